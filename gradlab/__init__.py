@@ -1,7 +1,20 @@
 """gradlab: the numerical analysis of finite-difference gradients."""
 
-from gradlab import formats, objectives
+from gradlab import formats, objectives, schemes
+from gradlab.engine import fd_errors
+from gradlab.exact import ExactResult, exact
+from gradlab.noise import NoiseResult, noise_level
 from gradlab.objective import Objective
 
-__all__ = ["Objective", "formats", "objectives"]
+__all__ = [
+    "ExactResult",
+    "NoiseResult",
+    "Objective",
+    "exact",
+    "fd_errors",
+    "formats",
+    "noise_level",
+    "objectives",
+    "schemes",
+]
 __version__ = "0.1.0"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -12,7 +14,7 @@ import numpy as np
 
 from gradlab.namespaces import Namespace
 
-__all__ = ["Objective", "evaluate"]
+__all__ = ["Objective", "evaluate", "fp_events"]
 
 ObjectiveFn = Callable[[Any, Namespace], Any]
 
@@ -100,6 +102,27 @@ class Objective:
                 stacklevel=3,
             )
         return ok
+
+
+@contextmanager
+def fp_events() -> Iterator[Counter[str]]:
+    """Count numpy floating-point events (overflow, underflow, invalid, divide).
+
+    Floating-point events are data here: inside the block numpy calls a counter
+    instead of warning, and the caller records the counts.
+    """
+    counts: Counter[str] = Counter()
+
+    def count(kind: str, flag: int) -> None:
+        for name in kind.split(" or "):
+            counts[name.strip()] += 1
+
+    old = np.seterrcall(count)
+    try:
+        with np.errstate(all="call"):
+            yield counts
+    finally:
+        np.seterrcall(old)
 
 
 def _check_scalar(obj: Objective, value: Any) -> Any:

@@ -1,0 +1,68 @@
+"""Error models of finite differences: the formulas the tables set beside the measurement.
+
+* truncation: the leading Taylor term ``C h**q phi^(q+1)(0)`` of the scheme
+  (central: h**2 J'''/6);
+* rounding: ``sigma_F sqrt(sum c_j**2) / h`` with sigma_F the noise level of J
+  in the format (the standard deviation of independent errors in the stencil's
+  values), and ``u |g_i|`` for the complex step, which has no cancellation;
+* the classical optimal steps and best errors (REFERENCES.md): forward
+  h* = 2 sqrt(eps_f / M2), best 2 sqrt(eps_f M2); central h* = (3 eps_f / M3)**(1/3),
+  best (9/8)**(1/3) eps_f**(2/3) M3**(1/3).
+"""
+
+from __future__ import annotations
+
+import math
+
+from gradlab.schemes import Scheme
+
+__all__ = ["model_round", "model_trunc", "optimal_step_bound"]
+
+
+def model_trunc(scheme: Scheme, h: float, derivative: float | None) -> float:
+    """Leading truncation term ``C h**q d`` with d the (q+1)-th diagonal derivative.
+
+    Returns NaN only when the derivative was not computed (``None``).
+    """
+    if derivative is None:
+        return math.nan
+    return float(scheme.leading) * h**scheme.order * derivative
+
+
+def model_round(scheme: Scheme, h: float, sigma: float, u: float, grad: float) -> float:
+    """Standard deviation of the rounding error of the scheme at step h.
+
+    Parameters
+    ----------
+    sigma : float
+        Noise level of J in the format.
+    u : float
+        Unit roundoff (used by the complex step, whose error is about u |g|).
+    grad : float
+        The exact partial derivative.
+    """
+    if scheme.complex_step:
+        return u * abs(grad)
+    return sigma * scheme.weight_norm / h
+
+
+def optimal_step_bound(order: int, eps_f: float, m: float) -> tuple[float, float]:
+    """Classical bound-minimising step and error for forward (1) or central (2) differences.
+
+    Forward: |err| <= M2 h / 2 + 2 eps_f / h; central: |err| <= M3 h**2 / 6 + eps_f / h.
+
+    Examples
+    --------
+    >>> h, e = optimal_step_bound(2, 1e-16, 1.0)
+    >>> round(h / (3e-16) ** (1 / 3), 12), round(e / (1.125 ** (1 / 3) * 1e-16 ** (2 / 3)), 12)
+    (1.0, 1.0)
+    """
+    if eps_f <= 0 or m <= 0:
+        raise ValueError("eps_f and m must be positive")
+    if order == 1:
+        h = 2 * math.sqrt(eps_f / m)
+        return h, m * h / 2 + 2 * eps_f / h
+    if order == 2:
+        h = (3 * eps_f / m) ** (1 / 3)
+        return h, m * h**2 / 6 + eps_f / h
+    raise ValueError(f"order must be 1 (forward) or 2 (central), got {order}")
