@@ -4,6 +4,7 @@ from gradlab import formats, objectives, schemes
 from gradlab.engine import fd_errors
 from gradlab.exact import ExactResult, exact
 from gradlab.noise import NoiseResult, noise_level
+from gradlab.summary import summarize
 from gradlab.objective import Objective
 
 __all__ = [
@@ -16,5 +17,6 @@ __all__ = [
     "noise_level",
     "objectives",
     "schemes",
+    "summarize",
 ]
 __version__ = "0.1.0"

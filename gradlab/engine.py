@@ -19,6 +19,8 @@ orders, and checked by recomputing the smallest step at 64 more bits.
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -123,6 +125,26 @@ def _points_in_format(
     return np.stack(cols, axis=-1)
 
 
+def _rows(base: np.ndarray, coord: np.ndarray, value: np.ndarray, start: int, stop: int) -> np.ndarray:
+    rows = np.repeat(base[None, :], stop - start, axis=0)
+    rows[np.arange(stop - start), coord[start:stop]] = value[start:stop]
+    return rows
+
+
+_FORKED: dict[str, Any] = {}  # the work of a forked pool, inherited by its workers
+
+
+def _raw(v: Any) -> Any:
+    """An mpmath number as plain tuples (its class belongs to a context and won't pickle)."""
+    return (v.real._mpf_, v.imag._mpf_) if hasattr(v, "_mpc_") else v._mpf_
+
+
+def _forked_chunk(bounds: tuple[int, int]) -> tuple[list[Any], list[bytes] | None]:
+    obj, base, coord, value, make_ns = _FORKED["args"]
+    vals, sigs = evaluate(obj, _rows(base, coord, value, *bounds), make_ns)
+    return [_raw(v) for v in vals], sigs
+
+
 def _eval_rows(
     obj: Objective,
     base: np.ndarray,
@@ -132,26 +154,51 @@ def _eval_rows(
     dtype: Any,
     desc: str,
     progress: bool,
+    workers: int = 1,
 ) -> tuple[np.ndarray, list[bytes] | None]:
-    """J at rows ``base`` with ``base[coord[r]] = value[r]``, evaluated in chunks."""
+    """J at rows ``base`` with ``base[coord[r]] = value[r]``, evaluated in chunks.
+
+    Exact (mpmath) chunks are spread over ``workers`` forked processes.
+    """
     n_rows, n = coord.size, base.size
     chunk = max(1, _CHUNK_ELEMENTS // max(n, 1))
     if dtype is object:
-        chunk = max(1, min(chunk, 2048))
+        chunk = max(1, min(chunk, 512))
+    bounds = [(a, min(n_rows, a + chunk)) for a in range(0, n_rows, chunk)]
     out = np.empty(n_rows, dtype=dtype)
-    sigs: list[bytes] | None = None
+    sigs: list[bytes] = []
+    recorded = False
     bar = tqdm(total=n_rows, desc=desc, disable=not progress, leave=False)
-    for start in range(0, n_rows, chunk):
-        stop = min(n_rows, start + chunk)
-        rows = np.repeat(base[None, :], stop - start, axis=0)
-        rows[np.arange(stop - start), coord[start:stop]] = value[start:stop]
-        vals, s = evaluate(obj, rows, make_ns)
-        out[start:stop] = vals
-        if s is not None:
-            sigs = (sigs or []) + list(s)
-        bar.update(stop - start)
+    parallel = (
+        dtype is object and workers > 1 and len(bounds) > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+    if parallel:
+        ctx = make_ns(0).ctx
+        _FORKED["args"] = (obj, base, coord, value, make_ns)
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for (a, b), (vals, s) in zip(bounds, pool.imap(_forked_chunk, bounds), strict=True):
+                    out[a:b] = [
+                        ctx.make_mpc(v) if isinstance(v[0], tuple) else ctx.make_mpf(v)
+                        for v in vals
+                    ]
+                    if s is not None:
+                        recorded = True
+                        sigs.extend(s)
+                    bar.update(b - a)
+        finally:
+            _FORKED.clear()
+    else:
+        for a, b in bounds:
+            vals, s = evaluate(obj, _rows(base, coord, value, a, b), make_ns)
+            out[a:b] = vals
+            if s is not None:
+                recorded = True
+                sigs.extend(s)
+            bar.update(b - a)
     bar.close()
-    return out, sigs
+    return out, (sigs if recorded else None)
 
 
 def _scheme_table(
@@ -168,6 +215,7 @@ def _scheme_table(
     prec: int,
     events: Counter[str],
     progress: bool,
+    workers: int,
 ) -> pd.DataFrame:
     c_n, s_n, j_n = coords.size, steps.size, len(scheme.offsets)
     cplx = scheme.complex_step
@@ -259,7 +307,7 @@ def _scheme_table(
         obj, base_x, np.asarray(row_coord), ns_x.from_values(np.asarray(row_value, dtype=object)),
         lambda b: MPNamespace(prec, data_format=fmt, batch_ndim=b, is_complex=cplx,
                               record_branches=True),
-        object, f"{fmt.name}/{scheme.name} exact", progress,
+        object, f"{fmt.name}/{scheme.name} exact", progress, workers,
     )
     jx_c = mp_ctx.make_mpf(fmts.exact_mpf(ref.value)._mpf_)
     sigs_a = np.asarray(sigs if sigs is not None else [b""] * len(row_coord), dtype=object)
@@ -386,6 +434,7 @@ def fd_errors(
     noise: dict[str, float] | None = None,
     seed: int = 0,
     progress: bool = False,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Finite-difference errors per coordinate with their exact three-part decomposition.
 
@@ -407,6 +456,8 @@ def fd_errors(
     seed : int
     progress : bool
         Show progress bars.
+    workers : int, optional
+        Processes for the exact evaluations (default: all cores; 1 runs serially).
 
     Returns
     -------
@@ -427,6 +478,9 @@ def fd_errors(
     True
     """
     v = _validate(obj, formats, schemes, default_steps() if steps is None else steps, coords, seed)
+    n_workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    if n_workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     tables = []
     attrs: dict[str, Any] = {"ref_digits": {}, "fp_events": {}, "noise": {}, "grad_digits": {}}
     for fmt in v.formats:
@@ -455,7 +509,7 @@ def fd_errors(
         events.update(ev)
         for scheme in v.schemes:
             df = _scheme_table(obj, fmt, scheme, v.steps, v.coords, theta_mp, ref, j_center,
-                               (sig_c or [b""])[0], sigma, prec, events, progress)
+                               (sig_c or [b""])[0], sigma, prec, events, progress, n_workers)
             digits = _verify(obj, fmt, scheme, df, theta_mp, ref, prec)
             if digits < 6:
                 raise VerificationError(

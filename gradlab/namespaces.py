@@ -33,6 +33,21 @@ import numpy as np
 
 from gradlab.formats import Format, exact_mpf, get, round_array, round_exact
 
+_CONTEXTS: dict[int, mpmath.MPContext] = {}
+
+
+def _context(prec: int) -> mpmath.MPContext:
+    """A private mpmath context at ``prec`` bits, shared by all namespaces of that precision.
+
+    Shared so that values computed in one namespace pass into another of the same
+    precision without conversion; its precision is never changed.
+    """
+    if prec not in _CONTEXTS:
+        ctx = mpmath.MPContext()
+        ctx.prec = prec
+        _CONTEXTS[prec] = ctx
+    return _CONTEXTS[prec]
+
 __all__ = ["MPNamespace", "Namespace", "NumpyNamespace", "namespace_for"]
 
 _UNARY = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sqrt")
@@ -167,6 +182,19 @@ class Namespace:
     def sqrt(self, x: Any) -> Any:
         """Elementwise square root."""
         return self._apply("sqrt", x)
+
+    # -- declared here, provided by each backend ----------------------------------
+    def asarray(self, x: Any) -> np.ndarray:  # pragma: no cover - overridden
+        """Data or constants, rounded to the format, with the batch axes."""
+        raise NotImplementedError
+
+    def from_values(self, values: np.ndarray) -> np.ndarray:  # pragma: no cover
+        """Values that are already numbers of the namespace, as its array type."""
+        raise NotImplementedError
+
+    def max(self, x: np.ndarray, axis: int | Sequence[int] | None = None) -> np.ndarray:  # pragma: no cover
+        """Maximum of the real parts over logical axes, kept as dimensions."""
+        raise NotImplementedError
 
     # -- backend hooks ---------------------------------------------------------
     def _apply(self, fname: str, x: Any) -> Any:  # pragma: no cover - overridden
@@ -324,8 +352,7 @@ class MPNamespace(Namespace):
         super().__init__(batch_ndim, is_complex, record_branches)
         if prec < 2:
             raise ValueError(f"prec must be at least 2 bits, got {prec}")
-        self.ctx = mpmath.MPContext()
-        self.ctx.prec = prec
+        self.ctx = _context(prec)
         self.prec = prec
         self.data_format = None if data_format is None else get(data_format)
         self.name = f"mpmath[{prec} bits]"
@@ -386,9 +413,18 @@ class MPNamespace(Namespace):
         return out.reshape((1,) * self.batch_ndim + a.shape)
 
     def from_values(self, values: np.ndarray) -> np.ndarray:
-        """Exact numbers (mpf, floats, numpy scalars) as an object array of this context."""
+        """Exact numbers (mpf, floats, numpy scalars) as an object array of this context.
+
+        An array whose first element already belongs to this context is taken to
+        be wholly of it and passes through unconverted.
+        """
         v = np.asarray(values, dtype=object)
-        return np.asarray(self._to_ctx(v), dtype=object) if v.size else v
+        if not v.size:
+            return v
+        first = v.flat[0]
+        if type(first) is self.ctx.mpf or type(first) is self.ctx.mpc:
+            return v
+        return np.asarray(self._to_ctx(v), dtype=object)
 
     def _matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.asarray(np.matmul(a, b), dtype=object)
@@ -397,9 +433,13 @@ class MPNamespace(Namespace):
         return np.asarray(np.where(c, a, b), dtype=object)
 
     def _gt(self, a: Any, b: Any) -> np.ndarray:
+        if isinstance(b, int) and b == 0 and isinstance(a, np.ndarray):
+            return np.asarray(_POSITIVE(a), dtype=bool)  # sign bit of the raw mpf: fast
         return np.asarray(np.greater(a, b), dtype=bool)
 
     def _ge(self, a: Any, b: Any) -> np.ndarray:
+        if isinstance(b, int) and b == 0 and isinstance(a, np.ndarray):
+            return np.asarray(_NONNEGATIVE(a), dtype=bool)
         return np.asarray(np.greater_equal(a, b), dtype=bool)
 
     def _zero_like(self, x: np.ndarray) -> Any:
@@ -430,6 +470,18 @@ class MPNamespace(Namespace):
         self._check(x, "max")
         r = np.max(self.real(x), axis=self._logical_axes(x, axis), keepdims=True)
         return self.from_values(np.asarray(r, dtype=object))
+
+
+# mpf._mpf_ = (sign, mantissa, exponent, bitcount); zero is (0, 0, 0, 0), nan/inf have
+# mantissa 0 and a special exponent, so "positive" needs a non-zero mantissa or +inf.
+_POSITIVE = np.frompyfunc(
+    lambda v: v._mpf_[0] == 0 and (v._mpf_[1] != 0 or v._mpf_ == mpmath.libmp.finf), 1, 1
+)
+_NONNEGATIVE = np.frompyfunc(
+    lambda v: (v._mpf_[0] == 0 and v._mpf_ != mpmath.libmp.fnan) or v._mpf_ == mpmath.libmp.fzero,
+    1,
+    1,
+)
 
 
 def namespace_for(

@@ -1,0 +1,97 @@
+"""Summaries of the per-coordinate table: norms and the normalisations of the FD error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["SUMMARY_COLUMNS", "summarize"]
+
+SUMMARY_COLUMNS = [
+    "objective", "n_params", "format", "scheme", "h", "grad_norm", "approx_norm", "err_norm",
+    "trunc_norm", "step_norm", "round_norm", "rel_course", "rel_2g", "rel_g", "rms", "max_abs",
+    "n_flagged", "flags", "n_coords",
+]
+_KEYS = ["objective", "n_params", "format", "scheme", "h"]
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den with 0/0 = 0 and x/0 = inf: never a silent NaN."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = num / den
+    r = np.where((den == 0) & (num == 0), 0.0, r)
+    return np.where((den == 0) & (num != 0), np.inf, r)
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (objective, format, scheme, h) with norms and error metrics.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The per-coordinate table of :func:`gradlab.fd_errors`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SUMMARY_COLUMNS`. With e = g_fd - g:
+        rel_course = ||e|| / (||g_fd|| + ||g||) (the exercise's E),
+        rel_2g = ||e|| / (2 ||g||), rel_g = ||e|| / ||g||, rms = ||e|| / sqrt(N),
+        max_abs = max |e_i|. When only a sample of n_coords < n_params coordinates
+        is in the table, the 2-norms are scaled by sqrt(N / n_coords) to estimate
+        the full-gradient norms (the ratios are unaffected) and max_abs is the
+        sample's. A non-finite FD value makes the metrics of its row ``inf`` (the
+        FD gradient is not finite), never NaN; ``flags`` counts each flag.
+
+    Examples
+    --------
+    >>> import gradlab as gl
+    >>> df = gl.fd_errors(gl.objectives.seed_net(), formats="float64", steps=[1e-7])
+    >>> sm = gl.summarize(df)
+    >>> float(sm.rel_course.iloc[0]) < 1e-6, int(sm.n_flagged.iloc[0])
+    (True, 0)
+    """
+    missing = {"err_total", "err_trunc", "err_step", "err_round", "exact", "approx", "flag"} - set(
+        df.columns
+    )
+    if missing:
+        raise ValueError(f"df lacks the columns {sorted(missing)}; pass the table of fd_errors")
+    out = []
+    for key, grp in df.groupby(_KEYS, sort=True):
+        n_coords = len(grp)
+        n_params = int(key[1])
+        scale = np.sqrt(n_params / n_coords)
+
+        def norm(col: str, g: pd.DataFrame = grp) -> float:
+            v = g[col].to_numpy(dtype=np.float64)
+            if not np.all(np.isfinite(v)):
+                return np.inf
+            return float(np.linalg.norm(v) * scale)
+
+        err = norm("err_total")
+        gn, an = norm("exact"), norm("approx")
+        flags = grp["flag"].astype(str)
+        flagged = flags != ""
+        counts = flags[flagged].str.split(",").explode().value_counts()
+        e_abs = grp["err_total"].abs().to_numpy(dtype=np.float64)
+        row = dict(zip(_KEYS, key, strict=True))
+        row.update(
+            grad_norm=gn,
+            approx_norm=an,
+            err_norm=err,
+            trunc_norm=norm("err_trunc"),
+            step_norm=norm("err_step"),
+            round_norm=norm("err_round"),
+            rel_course=float(_ratio(np.array(err), np.array(an + gn))),
+            rel_2g=float(_ratio(np.array(err), np.array(2 * gn))),
+            rel_g=float(_ratio(np.array(err), np.array(gn))),
+            rms=err / np.sqrt(n_params) if np.isfinite(err) else np.inf,
+            max_abs=float(np.max(np.where(np.isfinite(e_abs), e_abs, np.inf))),
+            n_flagged=int(flagged.sum()),
+            flags=";".join(f"{k}:{v}" for k, v in sorted(counts.items())),
+            n_coords=n_coords,
+        )
+        out.append(row)
+    res = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+    res.attrs.update(df.attrs)
+    return res
