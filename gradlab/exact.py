@@ -191,7 +191,10 @@ def _compute(
 ) -> tuple[Any, list[Any], dict[int, list[Any]]]:
     ns = MPNamespace(prec, data_format=fmt)
     th = ns.from_values(np.asarray(theta, dtype=object))
-    value = _mp(np.asarray(obj.fn(th, ns))[()])
+    raw = np.asarray(obj.fn(th, ns))
+    if raw.shape != ():
+        raise ValueError(f"fn of objective {obj.name!r} must return a scalar J, got shape {raw.shape}")
+    value = _mp(raw[()])
     derivs: dict[int, list[Any]] = {}
     if obj.grad is not None:
         g = np.asarray(obj.grad(th, ns), dtype=object)

@@ -20,7 +20,8 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         r = num / den
     r = np.where((den == 0) & (num == 0), 0.0, r)
-    return np.where((den == 0) & (num != 0), np.inf, r)
+    r = np.where((den == 0) & (num != 0), np.inf, r)
+    return np.where(np.isinf(num), np.inf, r)  # a non-finite FD gradient: infinite error
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,22 @@
+"""The command line's demo and its errors."""
+
+import pytest
+
+from gradlab.cli import main
+
+
+def test_demo_prints_the_decomposition(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--formats", "float32", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "rel_course" in out and "float32" in out
+
+
+def test_bad_format_exits_nonzero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--formats", "float8", "--quiet"]) == 2
+    assert "format" in capsys.readouterr().err
+
+
+def test_missing_command_exits_nonzero() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2
