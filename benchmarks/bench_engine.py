@@ -31,7 +31,7 @@ def exercise_loop(obj: gl.Objective, fmt: str, scheme: str, h: float) -> np.ndar
     out = np.empty(theta.size, dtype=f.dtype)
     for i in range(theta.size):
         acc = f.dtype.type(0)
-        for k, n in zip(s.offsets, s.numerators):
+        for k, n in zip(s.offsets, s.numerators, strict=False):
             t = theta.copy()
             t[i] = t[i] + k * hf
             acc = acc + n * obj.fn(t, ns)

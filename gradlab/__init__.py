@@ -4,8 +4,8 @@ from gradlab import formats, objectives, schemes
 from gradlab.engine import fd_errors
 from gradlab.exact import ExactResult, exact
 from gradlab.noise import NoiseResult, noise_level
-from gradlab.summary import summarize
 from gradlab.objective import Objective
+from gradlab.summary import summarize
 
 __all__ = [
     "ExactResult",

@@ -24,6 +24,7 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import mpmath
@@ -191,11 +192,11 @@ def _eval_rows(
             _FORKED.clear()
     else:
         for a, b in bounds:
-            vals, s = evaluate(obj, _rows(base, coord, value, a, b), make_ns)
-            out[a:b] = vals
-            if s is not None:
+            chunk_vals, chunk_sigs = evaluate(obj, _rows(base, coord, value, a, b), make_ns)
+            out[a:b] = chunk_vals
+            if chunk_sigs is not None:
                 recorded = True
-                sigs.extend(s)
+                sigs.extend(chunk_sigs)
             bar.update(b - a)
     bar.close()
     return out, (sigs if recorded else None)
@@ -240,10 +241,13 @@ def _scheme_table(
         ns_c = namespace_for(fmt, is_complex=True)
         base = ns_c.from_values(theta_f) if fmt.dtype is None else theta_f.astype(fmt.complex_dtype)
         im = np.broadcast_to(h_f[None, :], (c_n, s_n)).reshape(-1)
-        vals_rows = (np.repeat(theta_c, s_n) + 1j * im) if fmt.dtype is not None else np.asarray(
-            [ns_c.ctx.mpc(a, b) for a, b in zip(np.repeat(theta_c, s_n), im, strict=True)],
-            dtype=object,
-        )
+        if fmt.dtype is not None:
+            vals_rows = np.repeat(theta_c, s_n) + 1j * im
+        else:
+            mpc = ns_c.ctx.mpc  # type: ignore[attr-defined]
+            vals_rows = np.asarray(
+                [mpc(a, b) for a, b in zip(np.repeat(theta_c, s_n), im, strict=True)], dtype=object
+            )
 
         def make_f(b: int) -> Any:
             return namespace_for(fmt, b, is_complex=True)
@@ -490,7 +494,7 @@ def fd_errors(
             raise ValueError(f"obj.theta0 overflows format {fmt.name}")
         orders = sorted({s.derivative_order for s in v.schemes})
         ref = exact(obj, fmt, digits=math.ceil(prec / math.log2(10)), orders=orders,
-                    coords=v.coords)
+                    coords=v.coords.tolist())
         if noise is not None and fmt.name in noise:
             sigma = float(noise[fmt.name])
         else:
@@ -500,12 +504,13 @@ def fd_errors(
         ns0 = namespace_for(fmt)
         theta_f = ns0.from_values(np.asarray([fmt.from_mpf(t) for t in theta_mp], dtype=object))
         ns_x = MPNamespace(prec, data_format=fmt, record_branches=True)
-        _, sig_c = evaluate(obj, ns_x.from_values(np.asarray([theta_mp], dtype=object)),
-                            lambda b: MPNamespace(prec, data_format=fmt, batch_ndim=b,
-                                                  record_branches=True))
+        _, sig_c = evaluate(
+            obj, ns_x.from_values(np.asarray([theta_mp], dtype=object)),
+            partial(MPNamespace, prec, fmt, record_branches=True),
+        )
         events: Counter[str] = Counter()
         with fp_events() as ev:
-            j_center = evaluate(obj, theta_f[None, :], lambda b: namespace_for(fmt, b))[0][0]
+            j_center = evaluate(obj, theta_f[None, :], partial(namespace_for, fmt))[0][0]
         events.update(ev)
         for scheme in v.schemes:
             df = _scheme_table(obj, fmt, scheme, v.steps, v.coords, theta_mp, ref, j_center,

@@ -217,7 +217,7 @@ def _compute(
 
 def exact(
     obj: Objective,
-    format: formats.Format | str = "float64",  # noqa: A002 - the public name in DESIGN.md
+    format: formats.Format | str = "float64",
     digits: int = 50,
     orders: Sequence[int] = (2, 3),
     coords: Sequence[int] | None = None,
@@ -281,7 +281,7 @@ def exact(
         v_lo, g_lo, d_lo = _compute(obj, theta, fmt, prec, coords_a, orders_t, dprec)
         v_hi, g_hi, d_hi = _compute(obj, theta, fmt, hi_prec, coords_a, orders_t, hi_dprec)
         agree = _agreement([v_lo, *g_lo], [v_hi, *g_hi], digits)
-        verified = int(math.floor(agree.min()))
+        verified = math.floor(agree.min())
         if verified >= digits:
             break
         prec, dprec = 2 * prec, 2 * dprec

@@ -394,7 +394,7 @@ class MPNamespace(Namespace):
 
     def _check(self, x: Any, op: str) -> None:
         dt = getattr(x, "dtype", None)
-        if dt is not None and dt != object and dt != np.bool_:
+        if dt is not None and dt not in (np.dtype(object), np.dtype(bool)):
             raise TypeError(
                 f"an array of dtype {dt} reached xp.{op} while evaluating in {self.name}: "
                 "data must enter through xp.asarray"

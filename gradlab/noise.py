@@ -200,7 +200,7 @@ def _line_points(
 
 def noise_level(
     obj: Objective,
-    format: formats.Format | str = "float64",  # noqa: A002 - DESIGN.md's name
+    format: formats.Format | str = "float64",
     *,
     n_lines: int = 4,
     nf: int = 9,

@@ -93,7 +93,7 @@ class Objective:
                 batched = _call_batched(self, pts, NumpyNamespace("float64", batch_ndim=1))
             ok = bool(np.allclose(np.asarray(batched, dtype=np.float64), single,
                                   rtol=1e-12, atol=0, equal_nan=True))
-        except Exception:  # noqa: BLE001 - any failure means "not batch-safe"
+        except Exception:
             ok = False
         if not ok:
             warnings.warn(
@@ -135,12 +135,12 @@ def _check_scalar(obj: Objective, value: Any) -> Any:
 
 
 def _evaluate_one(obj: Objective, point: np.ndarray, ns: Namespace) -> Any:
-    value = _check_scalar(obj, obj.fn(ns.from_values(point), ns))  # type: ignore[attr-defined]
+    value = _check_scalar(obj, obj.fn(ns.from_values(point), ns))
     return np.asarray(value)[()]
 
 
 def _call_batched(obj: Objective, points: np.ndarray, ns: Namespace) -> np.ndarray:
-    out = obj.fn(ns.from_values(points), ns)  # type: ignore[attr-defined]
+    out = obj.fn(ns.from_values(points), ns)
     out = np.asarray(out)
     b = points.shape[0]
     if out.shape == (1,) and b != 1:

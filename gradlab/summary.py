@@ -60,10 +60,10 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     out = []
     for key, grp in df.groupby(_KEYS, sort=True):
         n_coords = len(grp)
-        n_params = int(key[1])
+        n_params = int(grp["n_params"].iloc[0])
         scale = np.sqrt(n_params / n_coords)
 
-        def norm(col: str, g: pd.DataFrame = grp) -> float:
+        def norm(col: str, g: pd.DataFrame = grp, scale: float = scale) -> float:
             v = g[col].to_numpy(dtype=np.float64)
             if not np.all(np.isfinite(v)):
                 return np.inf

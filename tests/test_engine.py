@@ -143,7 +143,7 @@ def test_builtin_objectives_keep_the_dtype() -> None:
         for fmt in ["bfloat16", "float16", "float32", "longdouble"]:
             pts = gl.formats.round_array(obj.theta0[None, :], fmt)
             with np.errstate(all="ignore"):
-                vals, _ = evaluate(obj, pts, lambda b: namespace_for(fmt, b))
+                vals, _ = evaluate(obj, pts, lambda b, f=fmt: namespace_for(f, b))
             assert vals.dtype == gl.formats.get(fmt).dtype
 
 

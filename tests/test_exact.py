@@ -27,8 +27,8 @@ def test_closed_form_gradient_and_third_to_30_digits(kind: str, fmt: str) -> Non
         g = closed(list(ref.theta), 1, data_format=fmt)
         t3 = closed(list(ref.theta), 3, data_format=fmt)
     assert ref.digits_verified == 50
-    assert min(_digits(a, b) for a, b in zip(ref.grad, g)) >= 30
-    assert min(_digits(a, b) for a, b in zip(ref.third, t3)) >= 30
+    assert min(_digits(a, b) for a, b in zip(ref.grad, g, strict=False)) >= 30
+    assert min(_digits(a, b) for a, b in zip(ref.third, t3, strict=False)) >= 30
 
 
 def test_black_box_gradient_is_numerical_and_verified() -> None:
@@ -38,7 +38,7 @@ def test_black_box_gradient_is_numerical_and_verified() -> None:
     assert ref.method == "numerical" and ref.digits_verified == 40
     with mpmath.workprec(300):
         g = obj.meta["diag_derivative"](list(ref.theta), 1, data_format="float64")
-    assert min(_digits(a, b) for a, b in zip(ref.grad, g)) >= 30
+    assert min(_digits(a, b) for a, b in zip(ref.grad, g, strict=False)) >= 30
 
 
 def test_reference_uses_the_formats_rounded_inputs() -> None:

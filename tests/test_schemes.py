@@ -12,7 +12,7 @@ from gradlab import schemes
                                         ("central4", 4), ("central6", 6)])
 def test_moments_define_order(name: str, order: int) -> None:
     s = schemes.get(name)
-    moment = [sum((w * Fraction(k) ** m for k, w in zip(s.offsets, s.weights)), Fraction(0))
+    moment = [sum((w * Fraction(k) ** m for k, w in zip(s.offsets, s.weights, strict=False)), Fraction(0))
               for m in range(order + 2)]
     assert moment[0] == 0 and moment[1] == 1
     assert all(mom == 0 for mom in moment[2 : order + 1])

@@ -54,8 +54,8 @@ def _cost(theta: Any, xp: Namespace, x: np.ndarray, y: np.ndarray, stable: bool)
 
 def _backprop(theta: Any, xp: Namespace, x: np.ndarray, y: np.ndarray) -> Any:
     """The exercise's backpropagation, with its deliberate bugs corrected."""
-    w1, b1, w2, b2, w3, b3 = xp.unflatten(theta, SHAPES)
-    xd, z1, a1, z2, a2, z3, a3 = _forward(theta, xp, x)
+    _w1, _b1, w2, _b2, w3, _b3 = xp.unflatten(theta, SHAPES)
+    xd, _z1, a1, _z2, a2, _z3, a3 = _forward(theta, xp, x)
     m = x.shape[1]
     inv_m = xp.asarray(1.0) / m
     zero = xp.asarray(0.0)
