@@ -324,11 +324,13 @@ def _scheme_table(
         return mp_ctx.make_mpf((v.imag if cplx else v)._mpf_)
 
     # --- combine ---------------------------------------------------------------
+    # (a plain loop: np.vectorize would report the FPU flag that a Python NaN comparison
+    # raises inside mpmath's conversion as if the computation had raised it)
     jf_parts = np.imag(jf) if (cplx and fmt.dtype is not None) else jf
-    j_exact_f = np.vectorize(lambda v: fmts.exact_mpf(v.imag if cplx else v), otypes=[object])(
-        jf_parts if fmt.dtype is None else jf_parts.astype(object))
-    j_inf = np.vectorize(mpmath.isinf, otypes=[bool])(j_exact_f).any(axis=-1)
-    j_nan = np.vectorize(mpmath.isnan, otypes=[bool])(j_exact_f).any(axis=-1)
+    j_exact_f = [fmts.exact_mpf(v.imag if (cplx and fmt.dtype is None) else v)
+                 for v in jf_parts.reshape(-1)]
+    j_inf: np.ndarray = np.array([mpmath.isinf(v) for v in j_exact_f]).reshape(jf.shape).any(axis=-1)
+    j_nan: np.ndarray = np.array([mpmath.isnan(v) for v in j_exact_f]).reshape(jf.shape).any(axis=-1)
     resolution = mp_ctx.ldexp(1, 16 - prec)  # relative accuracy assumed of exact J; checked
     abs_w = sum(abs(mp_ctx.mpf(c.numerator) / c.denominator) for c in scheme.weights)
     nums = [mp_ctx.mpf(c.numerator) / c.denominator for c in scheme.weights]
