@@ -329,8 +329,10 @@ def _scheme_table(
     jf_parts = np.imag(jf) if (cplx and fmt.dtype is not None) else jf
     j_exact_f = [fmts.exact_mpf(v.imag if (cplx and fmt.dtype is None) else v)
                  for v in jf_parts.reshape(-1)]
-    j_inf: np.ndarray = np.array([mpmath.isinf(v) for v in j_exact_f]).reshape(jf.shape).any(axis=-1)
-    j_nan: np.ndarray = np.array([mpmath.isnan(v) for v in j_exact_f]).reshape(jf.shape).any(axis=-1)
+    j_inf = np.any(np.array([mpmath.isinf(v) for v in j_exact_f]).reshape(jf.shape), axis=-1,
+                   keepdims=True)[..., 0]
+    j_nan = np.any(np.array([mpmath.isnan(v) for v in j_exact_f]).reshape(jf.shape), axis=-1,
+                   keepdims=True)[..., 0]
     resolution = mp_ctx.ldexp(1, 16 - prec)  # relative accuracy assumed of exact J; checked
     abs_w = sum(abs(mp_ctx.mpf(c.numerator) / c.denominator) for c in scheme.weights)
     nums = [mp_ctx.mpf(c.numerator) / c.denominator for c in scheme.weights]
