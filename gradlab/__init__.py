@@ -1,6 +1,7 @@
 """gradlab: the numerical analysis of finite-difference gradients."""
 
 from gradlab import formats, objectives, schemes
+from gradlab.attribution import AttributionResult, attribute_noise
 from gradlab.engine import fd_errors
 from gradlab.exact import ExactResult, exact
 from gradlab.noise import NoiseResult, noise_level
@@ -8,9 +9,11 @@ from gradlab.objective import Objective
 from gradlab.summary import summarize
 
 __all__ = [
+    "AttributionResult",
     "ExactResult",
     "NoiseResult",
     "Objective",
+    "attribute_noise",
     "exact",
     "fd_errors",
     "formats",
