@@ -15,9 +15,9 @@ def test_dominant_operation_is_found() -> None:
     res = gl.attribute_noise(obj, "float32")
     top = res.table.sort_values("share").iloc[-1]
     assert top.op == "*" and "s = theta" in top.code
-    assert top.share > 0.9
+    assert top.share > 0.8
     others = res.table.drop(index=top.name)
-    assert (others.sigma < top.sigma / 10).all()
+    assert (others.sigma < top.sigma / 2).all()
     # the sum of the parts reproduces the format's own noise within a factor of 2
     assert 0.5 < res.sigma_all / res.sigma_hardware < 2
 
