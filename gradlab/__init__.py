@@ -4,6 +4,7 @@ from gradlab import formats, objectives, schemes
 from gradlab.attribution import AttributionResult, attribute_noise
 from gradlab.engine import fd_errors
 from gradlab.exact import ExactResult, exact
+from gradlab.exercise import ExerciseCheck, exercise_check
 from gradlab.noise import NoiseResult, noise_level
 from gradlab.objective import Objective
 from gradlab.summary import summarize
@@ -11,10 +12,12 @@ from gradlab.summary import summarize
 __all__ = [
     "AttributionResult",
     "ExactResult",
+    "ExerciseCheck",
     "NoiseResult",
     "Objective",
     "attribute_noise",
     "exact",
+    "exercise_check",
     "fd_errors",
     "formats",
     "noise_level",

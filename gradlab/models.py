@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from gradlab.schemes import Scheme
 
-__all__ = ["model_round", "model_trunc", "optimal_step_bound"]
+__all__ = ["model_round", "model_trunc", "optimal_step_bound", "predicted_minimum"]
 
 
 def model_trunc(scheme: Scheme, h: float, derivative: float | None) -> float:
@@ -66,3 +68,48 @@ def optimal_step_bound(order: int, eps_f: float, m: float) -> tuple[float, float
         h = (3 * eps_f / m) ** (1 / 3)
         return h, m * h**2 / 6 + eps_f / h
     raise ValueError(f"order must be 1 (forward) or 2 (central), got {order}")
+
+
+def predicted_minimum(
+    scheme: Scheme, derivatives: np.ndarray, sigma: float, u: float, grad: np.ndarray
+) -> tuple[float, float, str]:
+    """Step and value of the minimum of the modelled relative error E(h).
+
+    The model adds the per-coordinate parts in quadrature,
+    ``||e(h)||**2 = sum_i (C h**q d_i)**2 + sum_i r_i(h)**2`` with r_i the rounding
+    model of :func:`model_round`, and ``E = ||e|| / (2 ||g||)`` (the exercise's
+    normalisation when the FD gradient is close to g). For the difference schemes
+    ``A h**(2q) + B h**-2`` is least at ``h* = (B / (q A))**(1 / (2q + 2))``.
+
+    Parameters
+    ----------
+    derivatives : ndarray
+        The (q+1)-th diagonal derivatives d_i.
+    sigma : float
+        Noise level of J in the format.
+    grad : ndarray
+        The exact gradient (same coordinates).
+
+    Returns
+    -------
+    h_opt, e_opt : float
+    kind : str
+        ``"minimum"``; for the complex step, whose rounding does not grow as h
+        shrinks, ``"plateau"`` with h_opt the step below which E stays at e_opt.
+    """
+    d = np.asarray(derivatives, dtype=np.float64)
+    g = np.asarray(grad, dtype=np.float64)
+    gnorm = float(np.linalg.norm(g))
+    c = float(scheme.leading)
+    q = scheme.order
+    a = c * c * float(np.sum(d * d))
+    if scheme.complex_step:
+        floor = u * gnorm
+        h = (floor**2 / a) ** (1 / (2 * q)) if a > 0 else math.inf
+        return h, floor / (2 * gnorm), "plateau"
+    b = d.size * (sigma * scheme.weight_norm) ** 2
+    if a == 0 or b == 0:
+        return (math.inf if a == 0 else 0.0), 0.0, "unbounded"
+    h = (b / (q * a)) ** (1 / (2 * q + 2))
+    err = math.sqrt(a * h ** (2 * q) + b / h**2)
+    return h, err / (2 * gnorm), "minimum"

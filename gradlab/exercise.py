@@ -1,0 +1,105 @@
+"""The classic exercise's gradient check, reproduced in any format."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from gradlab import formats as fmts
+from gradlab.exact import exact
+from gradlab.namespaces import namespace_for
+from gradlab.objective import Objective, evaluate, fp_events
+
+__all__ = ["ExerciseCheck", "exercise_check"]
+
+
+@dataclass(frozen=True)
+class ExerciseCheck:
+    """One run of the exercise's check.
+
+    Attributes
+    ----------
+    difference : float
+        The exercise's E = ||grad - gradapprox|| / (||grad|| + ||gradapprox||),
+        with grad the objective's own (backprop) gradient evaluated in the format.
+    passed : bool
+        ``difference < threshold`` (the exercise prints "works perfectly").
+    e_fd_vs_exact : float
+        The same E with the exact gradient in place of backprop: the FD error alone.
+    e_backprop_vs_exact : float
+        E between backprop in the format and the exact gradient: backprop's own error.
+    """
+
+    objective: str
+    format: str
+    epsilon: float
+    threshold: float
+    difference: float
+    passed: bool
+    e_fd_vs_exact: float
+    e_backprop_vs_exact: float
+    n_nonfinite: int
+
+    def as_row(self) -> dict[str, object]:
+        """The result as a flat dict (a table row)."""
+        return asdict(self)
+
+
+def _e(a: np.ndarray, b: np.ndarray) -> float:
+    num = float(np.linalg.norm(a - b))
+    den = float(np.linalg.norm(a) + np.linalg.norm(b))
+    if not np.isfinite(num) or not np.isfinite(den):
+        return float("inf")
+    return num / den if den > 0 else (0.0 if num == 0 else float("inf"))
+
+
+def exercise_check(
+    obj: Objective,
+    format: fmts.Format | str = "float64",
+    epsilon: float = 1e-7,
+    threshold: float = 2e-7,
+) -> ExerciseCheck:
+    """The exercise's ``gradient_check_n``: central differences at ``epsilon``, every
+    operation in the format, compared with the objective's gradient by E < threshold.
+
+    Examples
+    --------
+    >>> import gradlab as gl
+    >>> gl.exercise_check(gl.objectives.seed_net()).passed
+    True
+    """
+    if obj.grad is None:
+        raise ValueError(f"objective {obj.name!r} has no gradient to check (grad=None)")
+    if not (epsilon > 0 and np.isfinite(epsilon)):
+        raise ValueError(f"epsilon must be positive and finite, got {epsilon}")
+    fmt = fmts.get(format)
+    ns = namespace_for(fmt)
+    theta = fmts.round_array(obj.theta0, fmt)
+    if fmt.dtype is None:
+        raise ValueError("the exercise's check runs in hardware formats only")
+    eps = theta.dtype.type(epsilon)
+    n = theta.size
+    rows = np.repeat(theta[None, :], 2 * n, axis=0)
+    idx = np.arange(n)
+    rows[idx, idx] = theta + eps  # thetaplus
+    rows[n + idx, idx] = theta - eps  # thetaminus
+    with fp_events():
+        j, _ = evaluate(obj, rows, lambda b: namespace_for(fmt, b))
+        approx = (j[:n] - j[n:]) / (2 * eps)
+        backprop = np.asarray(obj.grad(ns.from_values(theta), ns))
+    ref = exact(obj, fmt, digits=30, orders=())
+    g = np.array([float(v) for v in ref.grad])
+    a64, b64 = approx.astype(np.float64), backprop.astype(np.float64)
+    diff = _e(b64, a64)
+    return ExerciseCheck(
+        objective=obj.name,
+        format=fmt.name,
+        epsilon=float(epsilon),
+        threshold=float(threshold),
+        difference=diff,
+        passed=bool(diff < threshold),
+        e_fd_vs_exact=_e(g, a64),
+        e_backprop_vs_exact=_e(g, b64),
+        n_nonfinite=int((~np.isfinite(a64)).sum()),
+    )
