@@ -1,21 +1,106 @@
-"""Command line: ``gradlab demo`` (the studies arrive with the seed study issue)."""
+"""Command line: run studies, list them, build their papers, and a quick demo.
+
+    gradlab study NAME [--out DIR] [--quick] [--no-paper]
+    gradlab studies
+    gradlab paper build NAME [--results DIR]
+    gradlab demo
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib.util
+import os
 import sys
 import time
+from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 
 from gradlab.engine import fd_errors
 from gradlab.objectives import seed_net
+from gradlab.paper import PaperError, build
 from gradlab.summary import summarize
+from gradlab.tables import read_table
 
 DEMO_STEPS = (1e-10, 1e-7, 1e-5, 1e-3, 1e-1)
+_REPO = Path(__file__).resolve().parents[1]
 
 
-def _demo(args: argparse.Namespace) -> int:
+def studies_dir() -> Path:
+    """Where study scripts live: $GRADLAB_STUDIES, else the repository's studies/."""
+    return Path(os.environ.get("GRADLAB_STUDIES", _REPO / "studies"))
+
+
+def papers_dir() -> Path:
+    """Where paper templates live: $GRADLAB_PAPERS, else the repository's papers/."""
+    return Path(os.environ.get("GRADLAB_PAPERS", _REPO / "papers"))
+
+
+def _studies() -> dict[str, str]:
+    """Study name -> its one-line DESCRIPTION, read without importing the scripts."""
+    out = {}
+    for p in sorted(studies_dir().glob("*.py")):
+        if p.name.startswith("_"):
+            continue
+        desc = ""
+        for node in ast.parse(p.read_text()).body:
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "DESCRIPTION" for t in node.targets
+            ) and isinstance(node.value, ast.Constant):
+                desc = str(node.value.value)
+        out[p.stem] = desc
+    return out
+
+
+def _load(name: str) -> ModuleType:
+    known = _studies()
+    if name not in known:
+        raise ValueError(f"unknown study {name!r}; available: {', '.join(known) or 'none'} "
+                         f"(in {studies_dir()})")
+    spec = importlib.util.spec_from_file_location(f"gradlab_study_{name}", studies_dir() / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _build_paper(name: str, results: Path) -> Path:
+    template = papers_dir() / name / "paper.md"
+    if not template.exists():
+        raise ValueError(f"no paper template {template}")
+    numbers = results / "tables" / "numbers.parquet"
+    if not numbers.exists():
+        raise ValueError(f"no numbers table at {numbers}: run `gradlab study {name}` first")
+    return build(template, read_table(numbers), results / "paper.md")
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    module = _load(args.name)
+    out = Path(args.out) if args.out else Path("results") / args.name
+    info = module.run(out, quick=args.quick, progress=not args.quiet)
+    print(f"study {args.name}: {len(info['tables'])} tables and {len(info['figures'])} figure "
+          f"files in {out} ({info['seconds']:.0f} s)")
+    if not args.no_paper and (papers_dir() / args.name / "paper.md").exists():
+        print(f"paper: {_build_paper(args.name, out)}")
+    return 0
+
+
+def _cmd_studies(args: argparse.Namespace) -> int:
+    for name, desc in _studies().items():
+        print(f"{name:12s} {desc}")
+    return 0
+
+
+def _cmd_paper(args: argparse.Namespace) -> int:
+    results = Path(args.results) if args.results else Path("results") / args.name
+    print(f"paper: {_build_paper(args.name, results)}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
     """The exercise's network: FD error and its three parts, per format and step."""
     t0 = time.perf_counter()
     obj = seed_net(stable=args.stable)
@@ -35,17 +120,32 @@ def _demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gradlab`` console script."""
-    parser = argparse.ArgumentParser(prog="gradlab", description=__doc__)
+    parser = argparse.ArgumentParser(prog="gradlab", description="gradlab: finite-difference "
+                                     "gradients, measured exactly.")
     sub = parser.add_subparsers(dest="command", required=True)
+    study = sub.add_parser("study", help="run a study: tables, figures and its paper")
+    study.add_argument("name")
+    study.add_argument("--out", help="output folder (default results/NAME)")
+    study.add_argument("--quick", action="store_true", help="a coarse grid, for a first look")
+    study.add_argument("--no-paper", action="store_true", help="do not build the paper")
+    study.add_argument("--quiet", action="store_true", help="no progress bars")
+    study.set_defaults(run=_cmd_study)
+    sub.add_parser("studies", help="list the studies").set_defaults(run=_cmd_studies)
+    paper = sub.add_parser("paper", help="papers built from generated results")
+    paper_sub = paper.add_subparsers(dest="paper_command", required=True)
+    pbuild = paper_sub.add_parser("build", help="fill a paper's numbers from a study's tables")
+    pbuild.add_argument("name")
+    pbuild.add_argument("--results", help="the study's output folder (default results/NAME)")
+    pbuild.set_defaults(run=_cmd_paper)
     demo = sub.add_parser("demo", help="decompose the seed network's FD error in a few formats")
     demo.add_argument("--formats", nargs="+", default=["float64", "float32", "float16"])
     demo.add_argument("--stable", action="store_true", help="use the stable-loss twin")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
-    demo.set_defaults(run=_demo)
+    demo.set_defaults(run=_cmd_demo)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except ValueError as exc:
+    except (ValueError, PaperError) as exc:
         print(f"gradlab: error: {exc}", file=sys.stderr)
         return 2
 

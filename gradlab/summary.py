@@ -10,7 +10,7 @@ __all__ = ["SUMMARY_COLUMNS", "summarize"]
 SUMMARY_COLUMNS = [
     "objective", "n_params", "format", "scheme", "h", "grad_norm", "approx_norm", "err_norm",
     "trunc_norm", "step_norm", "round_norm", "rel_course", "rel_2g", "rel_g", "rms", "max_abs",
-    "n_flagged", "flags", "n_coords",
+    "n_flagged", "flags", "n_coords", "model_trunc_norm", "model_round_norm",
 ]
 _KEYS = ["objective", "n_params", "format", "scheme", "h"]
 
@@ -41,8 +41,10 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         max_abs = max |e_i|. When only a sample of n_coords < n_params coordinates
         is in the table, the 2-norms are scaled by sqrt(N / n_coords) to estimate
         the full-gradient norms (the ratios are unaffected) and max_abs is the
-        sample's. A non-finite FD value makes the metrics of its row ``inf`` (the
-        FD gradient is not finite), never NaN; ``flags`` counts each flag.
+        sample's. ``model_trunc_norm`` and ``model_round_norm`` are the norms of the
+        model columns (the parts as the error model predicts them). A non-finite FD
+        value makes the metrics of its row ``inf`` (the FD gradient is not finite),
+        never NaN; ``flags`` counts each flag.
 
     Examples
     --------
@@ -91,6 +93,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             n_flagged=int(flagged.sum()),
             flags=";".join(f"{k}:{v}" for k, v in sorted(counts.items())),
             n_coords=n_coords,
+            model_trunc_norm=norm("model_trunc") if "model_trunc" in grp else np.nan,
+            model_round_norm=norm("model_round") if "model_round" in grp else np.nan,
         )
         out.append(row)
     res = pd.DataFrame(out, columns=SUMMARY_COLUMNS)

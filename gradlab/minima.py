@@ -1,0 +1,56 @@
+"""Where E(h) is least: measured on the step grid and predicted by the error model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gradlab import formats as fmts
+from gradlab import schemes as schs
+from gradlab.models import predicted_minimum
+
+__all__ = ["minima"]
+
+_GROUP = ["objective", "format", "scheme"]
+
+
+def minima(coords: pd.DataFrame, summary: pd.DataFrame, metric: str = "rel_course") -> pd.DataFrame:
+    """Measured and predicted minimum of ``metric`` per (objective, format, scheme).
+
+    The measured minimum is the least finite value on the step grid. The model's
+    inputs are read back from the per-coordinate model columns: the derivative
+    d_i from ``model_trunc = C h**q d_i`` and the noise level from
+    ``model_round = sigma sqrt(sum c_j**2) / h`` (see :func:`predicted_minimum`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        objective, format, scheme, h_measured, e_measured, h_predicted,
+        e_predicted, h_ratio (predicted / measured), e_ratio, kind, and
+        flags_at_min (the flags of the measured minimum's row).
+    """
+    rows = []
+    for key, sm in summary.groupby(_GROUP, sort=True):
+        obj, fmt_name, scheme_name = key
+        scheme = schs.get(str(scheme_name))
+        fmt = fmts.get(str(fmt_name))
+        ok = sm[np.isfinite(sm[metric])]
+        best = ok.loc[ok[metric].idxmin()] if len(ok) else None
+        c = coords[(coords.objective == obj) & (coords.format == fmt_name)
+                   & (coords.scheme == scheme_name)]
+        h_top = c.h.max()
+        top = c[c.h == h_top].sort_values("coord")
+        deriv = top.model_trunc.to_numpy() / (float(scheme.leading) * h_top**scheme.order)
+        sigma = float(np.median(top.model_round * h_top / scheme.weight_norm))
+        h_p, e_p, kind = predicted_minimum(scheme, deriv, sigma, fmt.u, top.exact.to_numpy())
+        h_m = float(best.h) if best is not None else np.inf
+        e_m = float(best[metric]) if best is not None else np.inf
+        rows.append({
+            "objective": obj, "format": fmt_name, "scheme": scheme_name,
+            "h_measured": h_m, "e_measured": e_m, "h_predicted": h_p, "e_predicted": e_p,
+            "h_ratio": h_p / h_m if h_m > 0 else np.inf,
+            "e_ratio": e_p / e_m if e_m > 0 else np.inf,
+            "kind": kind,
+            "flags_at_min": "" if best is None else str(best["flags"]),
+        })
+    return pd.DataFrame(rows)

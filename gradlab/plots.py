@@ -1,0 +1,174 @@
+"""Figures: seaborn on tidy tables, one shared style, no pyplot state.
+
+Functions take a long-form DataFrame and column names, draw on ``ax`` (a new
+figure if None) and return the Axes. Figures are built with
+:class:`matplotlib.figure.Figure` directly, so nothing is shown and no backend is
+chosen for the caller; :func:`save` writes PNG and PDF.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from cycler import cycler
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = ["STYLE", "attribution_bars", "components", "curves", "facet", "save", "style"]
+
+STYLE: dict[str, Any] = {
+    **sns.axes_style("whitegrid"),
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "legend.title_fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "lines.linewidth": 1.4,
+    "figure.dpi": 110,
+    "savefig.dpi": 160,
+    "savefig.bbox": "tight",
+    "axes.prop_cycle": cycler(color=sns.color_palette("colorblind")),
+}
+PART_COLORS = {"total": "black", "truncation": "#0072B2", "step": "#009E73", "rounding": "#D55E00"}
+
+
+@contextmanager
+def style() -> Any:
+    """The one style every gradlab figure uses."""
+    with mpl.rc_context(STYLE):  # type: ignore[arg-type]
+        yield
+
+
+def _axes(ax: Axes | None) -> Axes:
+    if ax is not None:
+        return ax
+    with style():
+        return Figure(figsize=(4.5, 3.2)).subplots()
+
+
+def _loglog(ax: Axes, x: str, y: str) -> None:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+
+
+def curves(
+    data: pd.DataFrame, x: str = "h", y: str = "rel_course", hue: str | None = "scheme",
+    style_col: str | None = None, ax: Axes | None = None, **kwargs: Any,
+) -> Axes:
+    """y against x on log-log axes, one line per hue (and style) level.
+
+    Non-positive and non-finite y are left out of the line (log axes), not hidden
+    silently: the caller's table still holds them with their flags.
+    """
+    ax = _axes(ax)
+    d = data[np.isfinite(data[y]) & (data[y] > 0)]
+    with style():
+        sns.lineplot(data=d, x=x, y=y, hue=hue, style=style_col, ax=ax, estimator=None,
+                     sort=True, **kwargs)
+    _loglog(ax, x, y)
+    return ax
+
+
+def components(
+    summary: pd.DataFrame, x: str = "h", ax: Axes | None = None, legend: bool = True
+) -> Axes:
+    """|total| and its truncation, step and rounding parts (relative to 2||g||),
+    with the model's truncation and rounding as dashed lines."""
+    ax = _axes(ax)
+    scale = 2 * summary["grad_norm"]
+    parts = {"total": "err_norm", "truncation": "trunc_norm", "step": "step_norm",
+             "rounding": "round_norm"}
+    models = {"truncation": "model_trunc_norm", "rounding": "model_round_norm"}
+    with style():
+        for label, col in parts.items():
+            v = summary[col] / scale
+            ok = np.isfinite(v) & (v > 0)
+            ax.plot(summary[x][ok], v[ok], color=PART_COLORS[label], label=label,
+                    lw=2.2 if label == "total" else 1.3, alpha=0.85 if label == "total" else 1)
+        for label, col in models.items():
+            v = summary[col] / scale
+            ok = np.isfinite(v) & (v > 0)
+            ax.plot(summary[x][ok], v[ok], color=PART_COLORS[label], ls="--", lw=1,
+                    label=f"{label} model")
+    _loglog(ax, x, "error / (2 ||g||)")
+    ax.set_ylim(1e-20, 1e3)  # relative errors outside this range say nothing more
+    if legend:
+        ax.legend(loc="best")
+    return ax
+
+
+def facet(
+    data: pd.DataFrame, draw: Callable[..., Axes], col: str, col_order: Sequence[Any] | None = None,
+    ncols: int = 3, size: tuple[float, float] = (3.6, 2.9), sharey: bool = True,
+    title: str | None = None, **kwargs: Any,
+) -> Figure:
+    """One panel per level of ``col``, each drawn by ``draw(subset, ax=..., **kwargs)``;
+    one legend for the figure, and a note in any panel left empty."""
+    levels = list(col_order) if col_order is not None else list(pd.unique(data[col]))
+    nrows = int(np.ceil(len(levels) / ncols))
+    with style():
+        fig = Figure(figsize=(size[0] * min(ncols, len(levels)), size[1] * nrows))
+        axes = np.atleast_1d(fig.subplots(nrows, min(ncols, len(levels)), sharey=sharey,
+                                          squeeze=False)).ravel()
+        handles: list[Any] = []
+        labels: list[str] = []
+        for lev, ax in zip(levels, axes, strict=False):
+            draw(data[data[col] == lev], ax=ax, **kwargs)
+            ax.set_title(f"{lev}")
+            if not ax.lines and not ax.patches:
+                ax.text(0.5, 0.5, "no finite, positive values\n(see the table's flags)",
+                        transform=ax.transAxes, ha="center", va="center", color="0.4")
+            leg = ax.get_legend()
+            if leg is not None:
+                lab = [t.get_text() for t in leg.get_texts()]
+                if len(lab) > len(labels):
+                    handles, labels = list(leg.legend_handles), lab
+                leg.remove()
+        for ax in axes[len(levels):]:
+            ax.set_visible(False)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        if labels:
+            fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                       frameon=False)
+    return fig
+
+
+def attribution_bars(
+    table: pd.DataFrame, x: str = "sigma_u", y: str = "label", hue: str | None = None,
+    top: int = 6, ax: Axes | None = None,
+) -> Axes:
+    """Horizontal bars of the noisiest operations (noise in units of u|J|)."""
+    ax = _axes(ax)
+    t = table.sort_values(x, ascending=False).head(top)
+    with style():
+        sns.barplot(data=t, x=x, y=y, hue=hue, ax=ax, orient="h")
+    ax.set_xscale("log")
+    ax.set_xlabel("noise of J from this operation [u |J|]")
+    ax.set_ylabel("")
+    return ax
+
+
+def save(fig: Figure, path: Path | str) -> list[Path]:
+    """Write ``fig`` as PNG and PDF next to each other; returns both paths."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for ext in (".png", ".pdf"):
+        p = path.with_suffix(ext)
+        with style():
+            fig.savefig(p, bbox_inches="tight")  # keeps the figure legend on the right
+        out.append(p)
+    return out

@@ -1,0 +1,159 @@
+"""The exercise's network: why E is about epsilon, where its minimum lies, which
+normalisation to use, and what all of it becomes in float32, float16 and bfloat16.
+
+Declares the grid and writes tables, figures and the numbers the paper quotes;
+every computation is gradlab's.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+import gradlab as gl
+from gradlab import plots
+from gradlab.minima import minima
+from gradlab.tables import provenance, write_table
+
+DESCRIPTION = "the exercise's 47-parameter network: E(h), its parts and minima, noise, normalisations"
+FORMATS = ["bfloat16", "float16", "float32", "float64", "longdouble"]
+SCHEMES = ["forward", "central", "central4", "complex"]
+EPSILON, THRESHOLD = 1e-7, 2e-7  # the exercise's step and pass threshold
+METRICS = ["rel_course", "rel_2g", "rel_g", "rms", "max_abs"]
+
+
+def steps(quick: bool) -> np.ndarray:
+    """Log-spaced steps from 1e-12 to 1 (121, or 25 for --quick), plus the exercise's."""
+    return np.unique(np.r_[np.logspace(-12, 0, 25 if quick else 121), EPSILON])
+
+
+def _schemes_for(fmt: str) -> list[str]:
+    has_complex = gl.formats.get(fmt).complex_dtype is not None
+    return [s for s in SCHEMES if s != "complex" or has_complex]
+
+
+def sci(x: float, digits: int = 2) -> str:
+    """A number for prose: 1.2e-7, 0.034, 47, inf."""
+    if not np.isfinite(x):
+        return "inf" if x > 0 else ("-inf" if x < 0 else "NaN")
+    if x == 0:
+        return "0"
+    if float(x).is_integer() and abs(x) < 1e6:
+        return str(int(x))
+    if 1e-3 <= abs(x) < 1e4:
+        return f"{x:.{digits}g}"
+    mant, exp = f"{x:.{digits - 1}e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
+    return f"{mant}e{int(exp)}"
+
+
+def _numbers(
+    summary: pd.DataFrame, mins: pd.DataFrame, noise: pd.DataFrame, attribution: pd.DataFrame,
+    exercise: pd.DataFrame, hs: np.ndarray,
+) -> pd.DataFrame:
+    """Every number the paper quotes, by name, from the tables."""
+    out: dict[str, str] = {
+        "epsilon": sci(EPSILON), "threshold": sci(THRESHOLD), "n_params": "47",
+        "n_steps": str(hs.size), "h_lo": sci(hs.min()), "h_hi": sci(hs.max()),
+    }
+    tag = {"seed_net": "naive", "seed_net_stable": "stable"}
+    at_eps = summary[(summary.h == EPSILON) & (summary.scheme == "central")]
+    for _, r in at_eps.iterrows():
+        k = f"{r.format}_{tag[r.objective]}"
+        scale = 2 * r.grad_norm
+        out[f"E_eps_{k}"] = sci(r.rel_course)
+        out[f"trunc_eps_{k}"] = sci(r.trunc_norm / scale)
+        out[f"round_eps_{k}"] = sci(r.round_norm / scale)
+        out[f"step_eps_{k}"] = sci(r.step_norm / scale)
+        out[f"flagged_eps_{k}"] = str(int(r.n_flagged))
+        for m in METRICS:
+            out[f"{m}_eps_{k}"] = sci(r[m])
+    for _, r in noise.iterrows():
+        k = f"{r.format}_{tag[r.objective]}"
+        out[f"noise_u_{k}"] = sci(r.sigma_direct_u)
+        out[f"noise_ec_u_{k}"] = sci(r.sigma_ecnoise_u)
+        out[f"noise_abs_{k}"] = sci(r.sigma_direct)
+    for _, r in mins.iterrows():
+        k = f"{r.format}_{r.scheme}_{tag[r.objective]}"
+        for col in ("h_measured", "e_measured", "h_predicted", "e_predicted", "h_ratio", "e_ratio"):
+            out[f"{col}_{k}"] = sci(r[col])
+    for (obj, fmt), grp in attribution.groupby(["objective", "format"]):
+        top = grp.sort_values("share").iloc[-1]
+        same_line = grp[grp.code == top.code]
+        k = f"{fmt}_{tag[obj]}"
+        out[f"attr_top_share_{k}"] = sci(100 * same_line.share.sum(), 3)
+        out[f"attr_top_code_{k}"] = top.code
+        out[f"attr_n_ops_{k}"] = str(len(grp))
+    for _, r in exercise.iterrows():
+        k = f"{r.format}_{tag[r.objective]}"
+        out[f"ex_diff_{k}"] = sci(r.difference)
+        out[f"ex_verdict_{k}"] = "passes" if r.passed else "fails"
+        out[f"ex_backprop_{k}"] = sci(r.e_backprop_vs_exact)
+    return pd.DataFrame({"name": list(out), "text": list(out.values())})
+
+
+def _figures(out: Path, summary: pd.DataFrame, attribution: pd.DataFrame) -> list[Path]:
+    figs = []
+    order = [f for f in FORMATS if f in set(summary.format)]
+    for obj in summary.objective.unique():
+        sm = summary[summary.objective == obj]
+        fig = plots.facet(sm, plots.curves, col="format", col_order=order, y="rel_course",
+                          hue="scheme", title=f"{obj}: E = ||g_fd - g|| / (||g_fd|| + ||g||)")
+        figs += plots.save(fig, out / f"v_curves_{obj}")
+        fig = plots.facet(sm[sm.scheme == "central"], plots.components, col="format",
+                          col_order=order, title=f"{obj}, central differences: the three parts")
+        figs += plots.save(fig, out / f"components_{obj}")
+    central = summary[(summary.scheme == "central") & (summary.objective == "seed_net")]
+    long = central.melt(id_vars=["format", "h"], value_vars=METRICS, var_name="metric",
+                        value_name="value")
+    fig = plots.facet(long, plots.curves, col="format", col_order=order, y="value", hue="metric",
+                      title="seed_net, central: five normalisations of the same error")
+    figs += plots.save(fig, out / "metrics")
+    both = summary[summary.scheme == "central"]
+    fig = plots.facet(both, plots.curves, col="format", col_order=order, y="rel_course",
+                      hue="objective", title="naive loss against its stable twin (central)")
+    figs += plots.save(fig, out / "naive_vs_stable")
+    att = attribution.copy()
+    att["label"] = att["op"] + "  " + att["code"].str.slice(0, 38)
+    att = att[np.isfinite(att.sigma_u) & (att.sigma_u > 0)]
+    fig = plots.facet(att, plots.attribution_bars, col="objective", ncols=2, size=(5.2, 3.2),
+                      sharey=False, hue="format", top=12,
+                      title="where J's rounding noise comes from (one operation rounded at a time)")
+    figs += plots.save(fig, out / "noise_attribution")
+    return figs
+
+
+def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Run the study into ``out`` (tables/ and figures/); returns timings and paths."""
+    t0 = time.perf_counter()
+    hs = steps(quick)
+    objectives = [gl.objectives.seed_net(), gl.objectives.seed_net(stable=True)]
+    config = {"study": "seed", "quick": quick, "formats": FORMATS, "schemes": SCHEMES,
+              "steps": hs.tolist(), "epsilon": EPSILON, "threshold": THRESHOLD, "seed": 0}
+    meta = provenance(config)
+    coords, noise, attribution, exercise = [], [], [], []
+    jobs = [(o, f) for o in objectives for f in FORMATS]
+    for obj, fmt in tqdm(jobs, desc="seed study", disable=not progress):
+        coords.append(gl.fd_errors(obj, formats=[fmt], schemes=_schemes_for(fmt), steps=hs,
+                                   progress=progress))
+        noise.append(gl.noise_level(obj, fmt).to_frame())
+        attribution.append(gl.attribute_noise(obj, fmt).to_frame())
+        exercise.append(pd.DataFrame([gl.exercise_check(obj, fmt, EPSILON, THRESHOLD).as_row()]))
+    tables = {
+        "coords": pd.concat(coords, ignore_index=True),
+        "noise": pd.concat(noise, ignore_index=True),
+        "attribution": pd.concat(attribution, ignore_index=True),
+        "exercise": pd.concat(exercise, ignore_index=True),
+    }
+    tables["summary"] = gl.summarize(tables["coords"])
+    tables["minima"] = minima(tables["coords"], tables["summary"])
+    tables["numbers"] = _numbers(tables["summary"], tables["minima"], tables["noise"],
+                                 tables["attribution"], tables["exercise"], hs)
+    paths = [write_table(df, out / "tables" / name, meta) for name, df in tables.items()]
+    figures = _figures(out / "figures", tables["summary"], tables["attribution"])
+    return {"seconds": time.perf_counter() - t0, "tables": paths, "figures": figures}
