@@ -19,7 +19,7 @@ import pandas as pd
 
 from gradlab import formats
 from gradlab.namespaces import MPNamespace
-from gradlab.objective import Objective
+from gradlab.objective import Objective, evaluate
 
 __all__ = ["ExactResult", "VerificationError", "digits_to_bits", "exact"]
 
@@ -159,24 +159,35 @@ def _diag_derivatives(
     max_order: int,
     prec: int,
 ) -> list[list[Any]]:
-    """Derivatives 1..max_order of t -> J(theta + t e_i), per coordinate, by mpmath.diffs.
+    """Derivatives 1..max_order of t -> J(theta + t e_i), per coordinate.
 
-    mpmath's step method evaluates on a tiny central stencil at a precision
-    raised in proportion to the order, so the result carries about ``prec`` bits.
+    mpmath's step method (``mpmath.diffs``: ``max_order + 2`` points spaced
+    ``2 h``, ``h = 2**-(prec + 10)``, at a precision raised in proportion to the
+    order, so that the differences keep about ``prec`` bits), with the points of
+    all coordinates evaluated in one batch instead of one call per point.
     """
-    ctx = mpmath.MPContext()
-    ctx.prec = prec
-    out = []
+    addprec = 10
+    b = max_order + 1
+    workprec = (prec + 2 * addprec) * (b + 1)
+    h = mpmath.ldexp(1, -prec - addprec)
+    ks = range(-b, b + 1, 2)
+    base = [formats.exact_mpf(t) for t in theta]
+    rows = []
     for i in coords:
-
-        def phi(t: Any, i: int = int(i)) -> Any:
-            ns = MPNamespace(ctx.prec, data_format=fmt)
-            pt = ns.from_values(np.asarray(theta, dtype=object))
-            pt[i] = pt[i] + ns.convert(t)
-            return ctx.make_mpf(_mp(np.asarray(obj.fn(pt, ns))[()])._mpf_)
-
-        ds = list(ctx.diffs(phi, 0, max_order))
-        out.append(ds[1:])
+        for k in ks:
+            row = list(base)
+            row[int(i)] = mpmath.fadd(base[int(i)], k * h, exact=True)
+            rows.append(row)
+    ns = MPNamespace(workprec, data_format=fmt)
+    vals, _ = evaluate(obj, ns.from_values(np.asarray(rows, dtype=object)),
+                       lambda bd: MPNamespace(workprec, data_format=fmt, batch_ndim=bd))
+    ctx = ns.ctx
+    norm = 2 * ctx.make_mpf(h._mpf_)
+    out = []
+    n_pts = len(ks)
+    for a in range(len(coords)):
+        y = list(vals[a * n_pts : (a + 1) * n_pts])
+        out.append([ctx.difference(y, k) / norm**k for k in range(1, max_order + 1)])
     return out
 
 

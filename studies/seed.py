@@ -28,8 +28,8 @@ METRICS = ["rel_course", "rel_2g", "rel_g", "rms", "max_abs"]
 
 
 def steps(quick: bool) -> np.ndarray:
-    """Log-spaced steps from 1e-12 to 1 (121, or 25 for --quick), plus the exercise's."""
-    return np.unique(np.r_[np.logspace(-12, 0, 25 if quick else 121), EPSILON])
+    """Log-spaced steps from 1e-12 to 1 (121, or 17 for --quick), plus the exercise's."""
+    return np.unique(np.r_[np.logspace(-12, 0, 17 if quick else 121), EPSILON])
 
 
 def _schemes_for(fmt: str) -> list[str]:
