@@ -99,6 +99,8 @@ def predicted_minimum(
     """
     d = np.asarray(derivatives, dtype=np.float64)
     g = np.asarray(grad, dtype=np.float64)
+    if not (np.isfinite(sigma) and np.all(np.isfinite(d))):
+        return math.nan, math.inf, "no model: J or its noise not finite"
     gnorm = float(np.linalg.norm(g))
     c = float(scheme.leading)
     q = scheme.order

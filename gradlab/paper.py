@@ -19,7 +19,10 @@ __all__ = ["NUMBER", "build", "check_numbers", "render"]
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 NUMBER = re.compile(r"(?<![A-Za-z_\d.])[-+−]?\d+(?:\.\d+)?(?:[eE][-+−]?\d+)?(?:\s*×\s*10\^?[-−]?\d+)?"
                     r"(?![A-Za-z_\d])")
-_EXEMPT = re.compile(r"`[^`]*`|\$[^$]*\$|!\[[^\]]*\]\([^)]*\)|\[[^\]]*\]\([^)]*\)")
+_EXEMPT = re.compile(
+    r"`[^`]*`|\$[^$]*\$|!\[[^\]]*\]\([^)]*\)|\[[^\]]*\]\([^)]*\)|^\s*\d+\.\s",
+    flags=re.MULTILINE,
+)
 
 
 class PaperError(ValueError):

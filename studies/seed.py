@@ -46,17 +46,23 @@ def sci(x: float, digits: int = 2) -> str:
     if float(x).is_integer() and abs(x) < 1e6:
         return str(int(x))
     if 1e-3 <= abs(x) < 1e4:
-        return f"{x:.{digits}g}"
+        v = float(f"{x:.{digits}g}")  # round to significant digits, print without exponent
+        return str(int(v)) if v.is_integer() else f"{v:g}"
     mant, exp = f"{x:.{digits - 1}e}".split("e")
     mant = mant.rstrip("0").rstrip(".")
     return f"{mant}e{int(exp)}"
 
 
 def _numbers(
-    summary: pd.DataFrame, mins: pd.DataFrame, noise: pd.DataFrame, attribution: pd.DataFrame,
-    exercise: pd.DataFrame, hs: np.ndarray,
+    coords: pd.DataFrame, summary: pd.DataFrame, mins: pd.DataFrame, noise: pd.DataFrame,
+    attribution: pd.DataFrame, exercise: pd.DataFrame, hs: np.ndarray,
 ) -> pd.DataFrame:
     """Every number the paper quotes, by name, from the tables."""
+
+    def coords_at(obj: str, fmt: str, scheme: str, h: float) -> pd.DataFrame:
+        return coords[(coords.objective == obj) & (coords.format == fmt)
+                      & (coords.scheme == scheme) & (coords.h == h)]
+
     out: dict[str, str] = {
         "epsilon": sci(EPSILON), "threshold": sci(THRESHOLD), "n_params": "47",
         "n_steps": str(hs.size), "h_lo": sci(hs.min()), "h_hi": sci(hs.max()),
@@ -78,10 +84,26 @@ def _numbers(
         out[f"noise_u_{k}"] = sci(r.sigma_direct_u)
         out[f"noise_ec_u_{k}"] = sci(r.sigma_ecnoise_u)
         out[f"noise_abs_{k}"] = sci(r.sigma_direct)
+    for fmt in sorted(set(noise.format)):
+        out[f"u_{fmt}"] = sci(gl.formats.get(fmt).u)
+        pair = noise[noise.format == fmt].set_index("objective").sigma_direct_u
+        out[f"noise_ratio_{fmt}"] = sci(pair["seed_net"] / pair["seed_net_stable"])
     for _, r in mins.iterrows():
         k = f"{r.format}_{r.scheme}_{tag[r.objective]}"
         for col in ("h_measured", "e_measured", "h_predicted", "e_predicted", "h_ratio", "e_ratio"):
             out[f"{col}_{k}"] = sci(r[col])
+        out[f"flags_at_min_{k}"] = r.flags_at_min or "none"
+        # the recommendation, tested: E measured at the grid step nearest the predicted one
+        curve = summary[(summary.objective == r.objective) & (summary.format == r.format)
+                        & (summary.scheme == r.scheme)]
+        if np.isfinite(r.h_predicted) and r.h_predicted > 0 and len(curve):
+            near = curve.iloc[int(np.argmin(np.abs(np.log(curve.h / r.h_predicted))))]
+            out[f"h_near_{k}"] = sci(near.h)
+            out[f"e_near_{k}"] = sci(near.rel_course)
+            out[f"threshold_{k}"] = sci(10 * r.e_predicted)
+            out[f"near_ok_{k}"] = "below" if near.rel_course < 10 * r.e_predicted else "above"
+            rows = coords_at(r.objective, r.format, r.scheme, near.h)
+            out[f"kinks_near_{k}"] = str(int(rows.flag.str.contains("kink").sum()))
     for (obj, fmt), grp in attribution.groupby(["objective", "format"]):
         top = grp.sort_values("share").iloc[-1]
         same_line = grp[grp.code == top.code]
@@ -128,16 +150,22 @@ def _figures(out: Path, summary: pd.DataFrame, attribution: pd.DataFrame) -> lis
     return figs
 
 
-def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Run the study into ``out`` (tables/ and figures/); returns timings and paths."""
+def run(
+    out: Path, quick: bool = False, progress: bool = True, formats: list[str] | None = None
+) -> dict[str, Any]:
+    """Run the study into ``out`` (tables/ and figures/); returns timings and paths.
+
+    ``formats`` narrows the declared grid (for tests); the paper needs all of them.
+    """
     t0 = time.perf_counter()
     hs = steps(quick)
+    fmts = FORMATS if formats is None else formats
     objectives = [gl.objectives.seed_net(), gl.objectives.seed_net(stable=True)]
-    config = {"study": "seed", "quick": quick, "formats": FORMATS, "schemes": SCHEMES,
+    config = {"study": "seed", "quick": quick, "formats": fmts, "schemes": SCHEMES,
               "steps": hs.tolist(), "epsilon": EPSILON, "threshold": THRESHOLD, "seed": 0}
     meta = provenance(config)
     coords, noise, attribution, exercise = [], [], [], []
-    jobs = [(o, f) for o in objectives for f in FORMATS]
+    jobs = [(o, f) for o in objectives for f in fmts]
     for obj, fmt in tqdm(jobs, desc="seed study", disable=not progress):
         coords.append(gl.fd_errors(obj, formats=[fmt], schemes=_schemes_for(fmt), steps=hs,
                                    progress=progress))
@@ -152,7 +180,7 @@ def run(out: Path, quick: bool = False, progress: bool = True) -> dict[str, Any]
     }
     tables["summary"] = gl.summarize(tables["coords"])
     tables["minima"] = minima(tables["coords"], tables["summary"])
-    tables["numbers"] = _numbers(tables["summary"], tables["minima"], tables["noise"],
+    tables["numbers"] = _numbers(tables["coords"], tables["summary"], tables["minima"], tables["noise"],
                                  tables["attribution"], tables["exercise"], hs)
     paths = [write_table(df, out / "tables" / name, meta) for name, df in tables.items()]
     figures = _figures(out / "figures", tables["summary"], tables["attribution"])
