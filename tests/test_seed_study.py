@@ -71,7 +71,7 @@ def test_build_fills_every_placeholder_and_rejects_stray_numbers(tmp_path: Path)
     assert "{{" not in built and "2.5e-3" in built
     bad = tmp_path / "bad.md"
     bad.write_text("E is {{a}} and the threshold is 0.25.\n")
-    with pytest.raises(PaperError, match="0.25"):
+    with pytest.raises(PaperError, match=r"0\.25"):
         build(bad, pd.DataFrame({"name": ["a"], "text": ["1e-7"]}), tmp_path / "out.md")
     with pytest.raises(PaperError, match="lacks"):
         build(bad, pd.DataFrame({"name": ["b"], "text": ["1"]}), tmp_path / "out.md")
