@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mpmath
 import numpy as np
 import pandas as pd
 
@@ -203,7 +204,13 @@ def attribute_noise(
         with _tracing(tracer):
             vals, _ = evaluate(obj, ns.from_values(points),
                                lambda b: _TracingNamespace(prec, data_format=fmt, batch_ndim=b))
-        return np.array([float(fmts.exact_mpf(v)) for v in vals]), tracer.sites
+        return np.array([fmts.exact_mpf(v) for v in vals], dtype=object), tracer.sites
+
+    def deviation(j: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        """j - ref formed exactly, then rounded once to float64 (longdouble's noise is
+        far below float64's resolution of J itself)."""
+        with mpmath.workprec(prec + 64):
+            return np.array([float(a - b) for a, b in zip(j, ref, strict=True)])
 
     if not obj.batch_safe:
         raise ValueError(f"objective {obj.name!r} must be batch-safe to attribute its noise")
@@ -211,14 +218,14 @@ def attribute_noise(
     rows = []
     for k, (op, where, code) in enumerate(sites):
         j_k, _ = run({k})
-        e = j_k - j_exact
+        e = deviation(j_k, j_exact)
         finite = np.isfinite(e)
         sigma = float(np.std(e[finite], ddof=1)) if finite.sum() > 1 else np.inf
         rows.append({"site": k, "op": op, "where": where, "code": code, "sigma": sigma,
                      "n_nonfinite": int((~finite).sum())})
     j_all, _ = run(None)
-    e_all = j_all - j_exact
-    value = abs(float(np.median(j_exact)))
+    e_all = deviation(j_all, j_exact)
+    value = abs(float(np.median([float(v) for v in j_exact])))
     table = pd.DataFrame(rows)
     scale = fmt.u * value
     table["sigma_u"] = table["sigma"] / scale if scale > 0 else np.inf

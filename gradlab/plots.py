@@ -150,9 +150,12 @@ def attribution_bars(
     table: pd.DataFrame, x: str = "sigma_u", y: str = "label", hue: str | None = None,
     top: int = 6, ax: Axes | None = None,
 ) -> Axes:
-    """Horizontal bars of the noisiest operations (noise in units of u|J|)."""
+    """Horizontal bars of the noisiest operations (noise in units of u|J|): the ``top``
+    operations by their largest value over the hue levels, each shown for every level."""
     ax = _axes(ax)
-    t = table.sort_values(x, ascending=False).head(top)
+    worst = table.groupby(y)[x].max().sort_values(ascending=False).head(top).index
+    t = table[table[y].isin(worst)].copy()
+    t[y] = pd.Categorical(t[y], categories=list(worst), ordered=True)
     with style():
         sns.barplot(data=t, x=x, y=y, hue=hue, ax=ax, orient="h")
     ax.set_xscale("log")

@@ -141,10 +141,11 @@ def _figures(out: Path, summary: pd.DataFrame, attribution: pd.DataFrame) -> lis
                       hue="objective", title="naive loss against its stable twin (central)")
     figs += plots.save(fig, out / "naive_vs_stable")
     att = attribution.copy()
-    att["label"] = att["op"] + "  " + att["code"].str.slice(0, 38)
+    att["label"] = (att["op"] + "  " + att["code"].str.slice(0, 34) + "  [op "
+                    + att["site"].astype(str) + "]")
     att = att[np.isfinite(att.sigma_u) & (att.sigma_u > 0)]
     fig = plots.facet(att, plots.attribution_bars, col="objective", ncols=2, size=(5.2, 3.2),
-                      sharey=False, hue="format", top=12,
+                      sharey=False, hue="format", top=6,
                       title="where J's rounding noise comes from (one operation rounded at a time)")
     figs += plots.save(fig, out / "noise_attribution")
     return figs
