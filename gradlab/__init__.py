@@ -6,6 +6,7 @@ from gradlab.engine import fd_errors
 from gradlab.exact import ExactResult, exact
 from gradlab.exercise import ExerciseCheck, exercise_check
 from gradlab.noise import NoiseResult, noise_level
+from gradlab.steps import OptimalStep, StepResult, optimal_step
 from gradlab.objective import Objective
 from gradlab.summary import summarize
 
@@ -15,6 +16,8 @@ __all__ = [
     "ExerciseCheck",
     "NoiseResult",
     "Objective",
+    "OptimalStep",
+    "StepResult",
     "attribute_noise",
     "exact",
     "exercise_check",
@@ -22,6 +25,7 @@ __all__ = [
     "formats",
     "noise_level",
     "objectives",
+    "optimal_step",
     "schemes",
     "summarize",
 ]

@@ -1,9 +1,9 @@
 """Finite-difference schemes for a first derivative, with exact weights.
 
 A scheme approximates phi'(0), phi(t) = J(theta + t e_i), by
-``D(h) = sum_j c_j phi(k_j h) / h``. The weights are the derivatives at 0 of the
-Lagrange basis on the offsets k_j, computed in exact rationals (as
-FiniteDifferences.jl solves its coefficients in rationals), so that
+``D(h) = sum_j c_j phi(k_j h) / h``. The weights solve the Taylor moment
+conditions in exact rationals (as FiniteDifferences.jl solves its coefficients in
+rationals), so that
 
     D(h) - phi'(0) = C h**q phi^(q+1)(0) + O(h**(q+1)),
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 
-__all__ = ["Scheme", "available", "get"]
+__all__ = ["Scheme", "available", "fd_weights", "get"]
 
 
 @dataclass(frozen=True)
@@ -73,23 +73,30 @@ class Scheme:
         return self.name
 
 
-def lagrange_weights(offsets: tuple[int, ...]) -> tuple[Fraction, ...]:
-    """Exact weights c_j = L_j'(0) of the Lagrange basis on ``offsets``."""
+def fd_weights(offsets: tuple[int, ...], derivative: int = 1) -> tuple[Fraction, ...]:
+    """Exact weights c_j with sum_j c_j phi(k_j h) / h**m = phi^(m)(0) + O(h**p).
+
+    Solves the Taylor moment conditions sum_j c_j k_j**r / r! = [r == m],
+    r = 0 .. len(offsets) - 1, in rationals (Gauss-Jordan on Fractions).
+    """
     ks = [Fraction(k) for k in offsets]
-    if len(set(ks)) != len(ks):
+    size = len(ks)
+    if len(set(ks)) != size:
         raise ValueError(f"offsets must be distinct, got {offsets}")
-    weights = []
-    for j, kj in enumerate(ks):
-        others = [k for m, k in enumerate(ks) if m != j]
-        total = Fraction(0)
-        for skip in range(len(others)):
-            term = Fraction(1, 1) / (kj - others[skip])
-            for m, km in enumerate(others):
-                if m != skip:
-                    term *= (0 - km) / (kj - km)
-            total += term
-        weights.append(total)
-    return tuple(weights)
+    if not 0 <= derivative < size:
+        raise ValueError(f"derivative must lie in [0, {size}) for {size} offsets, got {derivative}")
+    mat = [[k**r / math.factorial(r) for k in ks] + [Fraction(int(r == derivative))]
+           for r in range(size)]
+    for c in range(size):
+        p = next(r for r in range(c, size) if mat[r][c] != 0)
+        mat[c], mat[p] = mat[p], mat[c]
+        piv = mat[c][c]
+        mat[c] = [v / piv for v in mat[c]]
+        for r in range(size):
+            if r != c and mat[r][c] != 0:
+                fac = mat[r][c]
+                mat[r] = [x - fac * y for x, y in zip(mat[r], mat[c], strict=True)]
+    return tuple(mat[r][size] for r in range(size))
 
 
 def _moments(offsets: tuple[int, ...], weights: tuple[Fraction, ...], m: int) -> Fraction:
@@ -97,7 +104,7 @@ def _moments(offsets: tuple[int, ...], weights: tuple[Fraction, ...], m: int) ->
 
 
 def _make(name: str, offsets: tuple[int, ...]) -> Scheme:
-    full = lagrange_weights(offsets)
+    full = fd_weights(offsets, 1)
     kept = [(k, w) for k, w in zip(offsets, full, strict=True) if w != 0]
     ks = tuple(k for k, _ in kept)
     ws = tuple(w for _, w in kept)

@@ -1,0 +1,361 @@
+"""Step selection: one result type for every rule, the coordinate evaluator the rules
+share, the error-model predictor :func:`optimal_step`, and the oracle.
+
+Every rule is a function ``rule(f, theta, format="float64", scheme="central",
+**options) -> StepResult``, where ``f`` is a :class:`gradlab.Objective` or a plain
+callable on arrays that keeps the input dtype. Rules see J only through
+:class:`CoordinateFunction`, which evaluates in the format and counts evaluations,
+so every rule's cost is measured the same way. The rules themselves are in
+:mod:`gradlab.step_rules`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gradlab import formats as fmts
+from gradlab import schemes as schs
+from gradlab.models import predicted_minimum
+from gradlab.namespaces import namespace_for
+from gradlab.noise import ecnoise
+from gradlab.objective import Objective, evaluate, fp_events
+
+__all__ = [
+    "STATUS",
+    "CoordinateFunction",
+    "OptimalStep",
+    "StepResult",
+    "optimal_step",
+    "oracle_steps",
+]
+
+STATUS = {
+    0: "success",
+    1: "iteration limit reached; last step returned",
+    2: "no acceptable step found; fallback step returned",
+    3: "noise not detected",
+    4: "J not finite at a trial point",
+    5: "truncation not detected; step capped",
+}
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The step a rule chose, per coordinate, and what it cost.
+
+    Attributes
+    ----------
+    rule : str
+    format, scheme : str
+    h : ndarray of float, shape (N,)
+        The chosen step per coordinate (nominal, before rounding into the format).
+    nfev : int
+        Evaluations of J spent choosing it (in the format).
+    status : ndarray of int, shape (N,)
+        Per coordinate, a code of :data:`STATUS` (0 is success).
+    approx : ndarray or None
+        The derivative the rule itself produced, for rules that produce one
+        (Ridders, the peers); None otherwise.
+    info : dict
+        Rule-specific diagnostics (noise estimates, iterations, ...).
+    """
+
+    rule: str
+    format: str
+    scheme: str
+    h: np.ndarray
+    nfev: int
+    status: np.ndarray
+    approx: np.ndarray | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per coordinate: rule, format, scheme, coord, h, status, message."""
+        df = pd.DataFrame({
+            "rule": self.rule, "format": self.format, "scheme": self.scheme,
+            "coord": np.arange(self.h.size), "h": self.h, "status": self.status,
+            "message": [STATUS.get(int(s), "?") for s in self.status],
+        })
+        if self.approx is not None:
+            df["approx"] = self.approx
+        df.attrs["nfev"] = self.nfev
+        return df
+
+
+class CoordinateFunction:
+    """J in a format along coordinate lines, with every evaluation counted.
+
+    Parameters
+    ----------
+    f : Objective or callable
+        An Objective (evaluated in the format, batched) or a plain callable
+        ``f(x) -> scalar`` on a 1-D array of the format's dtype. A callable that
+        returns another dtype is reported in ``upcasts`` (its values are then not
+        the format's), not silently accepted.
+    theta : array_like
+        The point; rounded once to the format.
+    format : str or Format
+
+    Attributes
+    ----------
+    nfev : int
+        Evaluations so far.
+    theta : ndarray
+        theta in the format.
+    """
+
+    def __init__(self, f: Objective | Callable[[np.ndarray], Any], theta: Any,
+                 format: fmts.Format | str = "float64") -> None:  # noqa: A002
+        self.fmt = fmts.get(format)
+        if self.fmt.dtype is None:
+            raise ValueError("step rules run in hardware formats; got an emulated format")
+        t = np.asarray(theta, dtype=np.float64)
+        if t.ndim != 1 or t.size == 0:
+            raise ValueError(f"theta must be a non-empty 1-D vector, got shape {t.shape}")
+        if not np.all(np.isfinite(t)):
+            raise ValueError("theta must be finite")
+        self.theta = fmts.round_array(t, self.fmt)
+        self.f = f
+        self.nfev = 0
+        self.upcasts = 0
+        self.fp_events: dict[str, int] = {}
+
+    @property
+    def n(self) -> int:
+        """Number of coordinates."""
+        return int(self.theta.size)
+
+    def points(self, coords: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Rows theta with ``theta[coords[r]] = values[r]`` (values in the format's dtype)."""
+        coords = np.asarray(coords, dtype=int)
+        rows = np.repeat(self.theta[None, :], coords.size, axis=0)
+        rows[np.arange(coords.size), coords] = np.asarray(values).astype(self.fmt.dtype)
+        return rows
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """J at each row (already in the format's dtype), as float64; counts evaluations."""
+        rows = np.asarray(rows).astype(self.fmt.dtype)
+        self.nfev += rows.shape[0]
+        with fp_events() as ev:
+            if isinstance(self.f, Objective):
+                vals, _ = evaluate(self.f, rows, lambda b: namespace_for(self.fmt, b))
+            else:
+                out = [self.f(r) for r in rows]
+                self.upcasts += sum(1 for v in out if np.asarray(v).dtype != self.fmt.dtype)
+                vals = np.asarray([np.asarray(v).reshape(()) for v in out])
+        for k, v in ev.items():
+            self.fp_events[k] = self.fp_events.get(k, 0) + v
+        return np.asarray(vals, dtype=np.float64)
+
+    def at(self, coords: Any, steps: Any) -> np.ndarray:
+        """J at theta + step e_coord, the point formed in the format: fl(theta_i + fl(step))."""
+        coords = np.atleast_1d(np.asarray(coords, dtype=int))
+        steps = np.broadcast_to(np.asarray(steps, dtype=np.float64), coords.shape)
+        h = fmts.round_array(steps, self.fmt)
+        with np.errstate(over="ignore"):
+            x = self.theta[coords] + h
+        return self.rows(self.points(coords, x))
+
+    def center(self) -> float:
+        """J at theta."""
+        return float(self.rows(self.theta[None, :])[0])
+
+
+@dataclass(frozen=True)
+class OptimalStep:
+    """The error model's step, predicted from a few evaluations in the format.
+
+    Attributes
+    ----------
+    h : ndarray
+        Per-coordinate step minimising that coordinate's predicted error.
+    h_global : float
+        One step for all coordinates, minimising the predicted error norm.
+    predicted_error : float
+        Predicted ``||g_fd - g|| / (||g_fd|| + ||g||)`` at ``h_global``.
+    nfev : int
+        Evaluations spent: ECnoise lines plus ``2 (q + 1)`` per coordinate... as
+        counted by :class:`CoordinateFunction`.
+    sigma : float
+        The noise level of J estimated by ECnoise (NaN if not detected).
+    derivative : ndarray
+        Estimated (q+1)-th diagonal derivatives.
+    grad_estimate : ndarray
+        The gradient estimated from the same pilot evaluations.
+    status : ndarray of int
+        Per coordinate (see :data:`STATUS`).
+    """
+
+    format: str
+    scheme: str
+    h: np.ndarray
+    h_global: float
+    predicted_error: float
+    nfev: int
+    sigma: float
+    derivative: np.ndarray
+    grad_estimate: np.ndarray
+    status: np.ndarray
+
+    def as_step_result(self, rule: str = "optimal_step") -> StepResult:
+        """The per-coordinate steps as a :class:`StepResult`."""
+        return StepResult(rule=rule, format=self.format, scheme=self.scheme, h=self.h,
+                          nfev=self.nfev, status=self.status,
+                          info={"h_global": self.h_global, "sigma": self.sigma,
+                                "predicted_error": self.predicted_error})
+
+
+def _noise(cf: CoordinateFunction, n_lines: int, nf: int, seed: int) -> float:
+    """ECnoise along random sign directions (spacing sqrt(u) relative), median over lines."""
+    rng = np.random.default_rng(seed)
+    est = []
+    scale = np.maximum(np.abs(cf.theta.astype(np.float64)), 1.0)
+    for _ in range(n_lines):
+        d = rng.choice([-1.0, 1.0], size=cf.n) * scale
+        for rel in (math.sqrt(cf.fmt.u), math.sqrt(cf.fmt.u) * 100, math.sqrt(cf.fmt.u) / 100):
+            ts = (np.arange(nf) - nf // 2) * rel
+            rows = fmts.round_array(cf.theta.astype(np.float64)[None, :] + ts[:, None] * d[None, :],
+                                    cf.fmt)
+            sigma, status, _ = ecnoise(cf.rows(rows))
+            if status == 1:
+                est.append(sigma)
+                break
+            if status == 3:
+                continue
+    return float(np.median(est)) if est else math.nan
+
+
+def _pilot_derivatives(
+    cf: CoordinateFunction, order: int, rel: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``order``-th diagonal derivative and the gradient, per coordinate, from one
+    symmetric pilot stencil theta_i + k s_i (k = -K..K), s_i = rel max(|theta_i|, 1).
+
+    Returns (derivative, gradient, finite) where ``finite`` marks coordinates whose
+    pilot values were all finite.
+    """
+    k_max = order // 2 + 1
+    ks = tuple(range(-k_max, k_max + 1))
+    n = cf.n
+    theta = cf.theta.astype(np.float64)
+    s = fmts.round_array(rel * np.maximum(np.abs(theta), 1.0), cf.fmt).astype(np.float64)
+    coords = np.repeat(np.arange(n), len(ks))
+    offs = np.tile(np.asarray(ks, dtype=np.float64), n)
+    vals = cf.at(coords, offs * np.repeat(s, len(ks))).reshape(n, len(ks))
+    finite = np.all(np.isfinite(vals), axis=1)
+    v = np.where(np.isfinite(vals), vals, 0.0)
+    wd = np.array([float(w) for w in schs.fd_weights(ks, order)])
+    wg = np.array([float(w) for w in schs.fd_weights(ks, 1)])
+    return (v @ wd) / s**order, (v @ wg) / s, finite
+
+
+def optimal_step(
+    f: Objective | Callable[[np.ndarray], Any],
+    theta: Any = None,
+    format: fmts.Format | str = "float64",  # noqa: A002 - DESIGN.md's name
+    scheme: schs.Scheme | str = "central",
+    *,
+    n_lines: int = 2,
+    nf: int = 9,
+    seed: int = 0,
+) -> OptimalStep:
+    """Predict the best FD step from the error model, without a sweep.
+
+    Cost: ECnoise on ``n_lines`` lines of ``nf`` points for the noise level of J,
+    and one symmetric pilot stencil per coordinate (``2 K + 1`` points, K =
+    (q+1)//2 + 1) for the (q+1)-th derivative that sets the truncation. With them
+    the model of :func:`gradlab.models.predicted_minimum` gives the per-coordinate
+    step ``(sigma w / (sqrt(q) |C d_i|))**(1/(q+1))`` and the one step minimising
+    the predicted error norm of the whole gradient.
+
+    Parameters
+    ----------
+    f : Objective or callable
+    theta : array_like, optional
+        Defaults to ``f.theta0`` for an Objective.
+    format, scheme : str
+    n_lines, nf, seed
+        The ECnoise sample.
+
+    Returns
+    -------
+    OptimalStep
+
+    Examples
+    --------
+    >>> import gradlab as gl
+    >>> res = gl.optimal_step(gl.objectives.seed_net(stable=True), format="float64")
+    >>> 1e-6 < res.h_global < 1e-4, res.nfev
+    (True, 253)
+    """
+    sch = schs.get(scheme)
+    if sch.complex_step:
+        raise ValueError("scheme: the complex step has no rounding/truncation trade-off to optimise")
+    if theta is None:
+        if not isinstance(f, Objective):
+            raise ValueError("theta is required when f is a plain callable")
+        theta = f.theta0
+    cf = CoordinateFunction(f, theta, format)
+    q = sch.order
+    sigma = _noise(cf, n_lines, nf, seed)
+    noise_found = np.isfinite(sigma)
+    if not noise_found:
+        sigma = cf.fmt.u * max(abs(cf.center()), np.finfo(float).tiny)  # one rounding of J
+    # pilot spacing: where a (q+1)-th difference's rounding is ~ its truncation for unit derivatives
+    rel = (sigma / max(abs(cf.center()), 1e-300) if noise_found else cf.fmt.u) ** (1 / (q + 3))
+    deriv, grad, finite = _pilot_derivatives(cf, q + 1, min(rel, 0.1))
+    c = float(sch.leading)
+    w = sch.weight_norm
+    status = np.zeros(cf.n, dtype=int)
+    with np.errstate(divide="ignore"):
+        h = (sigma * w / (math.sqrt(q) * np.abs(c * deriv))) ** (1 / (q + 1))
+    cap = np.maximum(np.abs(cf.theta.astype(np.float64)), 1.0)
+    flat = ~np.isfinite(h) | (h > cap)
+    h = np.where(flat, cap, h)
+    status[flat] = 5
+    status[~finite] = 4
+    if not noise_found:
+        status[status == 0] = 3
+    ok = finite
+    h_g, e_g, _ = predicted_minimum(sch, deriv[ok], sigma, cf.fmt.u, grad[ok])
+    if not np.isfinite(h_g) or h_g <= 0:
+        h_g = float(np.median(h))
+    return OptimalStep(
+        format=cf.fmt.name, scheme=sch.name, h=h, h_global=float(min(h_g, float(np.max(cap)))),
+        predicted_error=float(e_g), nfev=cf.nfev, sigma=float(sigma) if noise_found else math.nan,
+        derivative=deriv, grad_estimate=grad, status=status,
+    )
+
+
+def oracle_steps(coords: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The steps that minimise the exact error, from an :func:`gradlab.fd_errors` table.
+
+    Returns
+    -------
+    per_coordinate : DataFrame
+        objective, format, scheme, coord, h_oracle, err_oracle (least |err_total|
+        over the table's steps, unflagged rows first).
+    global_ : DataFrame
+        objective, format, scheme, h_oracle, e_oracle: the step minimising the
+        gradient's relative error ``||e|| / (||g_fd|| + ||g||)``.
+    """
+    from gradlab.summary import summarize
+
+    keys = ["objective", "format", "scheme"]
+    d = coords.assign(abs_err=coords.err_total.abs())
+    d = d[np.isfinite(d.abs_err)]
+    idx = d.groupby([*keys, "coord"]).abs_err.idxmin()
+    per = d.loc[idx, [*keys, "coord", "h", "abs_err"]].rename(
+        columns={"h": "h_oracle", "abs_err": "err_oracle"}).reset_index(drop=True)
+    sm = summarize(coords)
+    sm = sm[np.isfinite(sm.rel_course)]
+    gidx = sm.groupby(keys).rel_course.idxmin()
+    glob = sm.loc[gidx, [*keys, "h", "rel_course"]].rename(
+        columns={"h": "h_oracle", "rel_course": "e_oracle"}).reset_index(drop=True)
+    return per, glob
