@@ -6,8 +6,8 @@ from gradlab.engine import fd_errors
 from gradlab.exact import ExactResult, exact
 from gradlab.exercise import ExerciseCheck, exercise_check
 from gradlab.noise import NoiseResult, noise_level
-from gradlab.steps import OptimalStep, StepResult, optimal_step
 from gradlab.objective import Objective
+from gradlab.steps import OptimalStep, StepResult, optimal_step
 from gradlab.summary import summarize
 
 __all__ = [

@@ -111,7 +111,7 @@ class CoordinateFunction:
     """
 
     def __init__(self, f: Objective | Callable[[np.ndarray], Any], theta: Any,
-                 format: fmts.Format | str = "float64") -> None:  # noqa: A002
+                 format: fmts.Format | str = "float64") -> None:
         self.fmt = fmts.get(format)
         if self.fmt.dtype is None:
             raise ValueError("step rules run in hardware formats; got an emulated format")
@@ -258,7 +258,7 @@ def _pilot_derivatives(
 def optimal_step(
     f: Objective | Callable[[np.ndarray], Any],
     theta: Any = None,
-    format: fmts.Format | str = "float64",  # noqa: A002 - DESIGN.md's name
+    format: fmts.Format | str = "float64",
     scheme: schs.Scheme | str = "central",
     *,
     n_lines: int = 2,
