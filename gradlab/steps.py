@@ -30,9 +30,11 @@ __all__ = [
     "STATUS",
     "CoordinateFunction",
     "OptimalStep",
+    "Oracle",
     "StepResult",
     "optimal_step",
-    "oracle_steps",
+    "oracle",
+    "relative_error",
 ]
 
 STATUS = {
@@ -313,49 +315,90 @@ def optimal_step(
     c = float(sch.leading)
     w = sch.weight_norm
     status = np.zeros(cf.n, dtype=int)
+    status[~finite] = 4
+    h_g, e_g, _ = predicted_minimum(sch, deriv[finite], sigma, cf.fmt.u, grad[finite])
+    cap = float(np.max(np.maximum(np.abs(cf.theta.astype(np.float64)), 1.0)))
+    if not np.isfinite(h_g) or h_g <= 0:
+        h_g = cap
+    h_g = min(h_g, cap)
     with np.errstate(divide="ignore"):
         h = (sigma * w / (math.sqrt(q) * np.abs(c * deriv))) ** (1 / (q + 1))
-    cap = np.maximum(np.abs(cf.theta.astype(np.float64)), 1.0)
-    flat = ~np.isfinite(h) | (h > cap)
-    h = np.where(flat, cap, h)
-    status[flat] = 5
-    status[~finite] = 4
+    # no measurable truncation along a coordinate: the whole gradient's step serves it
+    flat = ~np.isfinite(h) | (h > cap) | ~finite
+    h = np.where(flat, h_g, h)
+    status[flat & finite] = 5
     if not noise_found:
         status[status == 0] = 3
-    ok = finite
-    h_g, e_g, _ = predicted_minimum(sch, deriv[ok], sigma, cf.fmt.u, grad[ok])
-    if not np.isfinite(h_g) or h_g <= 0:
-        h_g = float(np.median(h))
     return OptimalStep(
-        format=cf.fmt.name, scheme=sch.name, h=h, h_global=float(min(h_g, float(np.max(cap)))),
+        format=cf.fmt.name, scheme=sch.name, h=h, h_global=float(h_g),
         predicted_error=float(e_g), nfev=cf.nfev, sigma=float(sigma) if noise_found else math.nan,
         derivative=deriv, grad_estimate=grad, status=status,
     )
 
 
-def oracle_steps(coords: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The steps that minimise the exact error, from an :func:`gradlab.fd_errors` table.
+def relative_error(approx: np.ndarray, grad: np.ndarray) -> float:
+    """``||approx - g|| / (||approx|| + ||g||)``: inf when approx is not finite, 0/0 = 0."""
+    a, g = np.asarray(approx, dtype=np.float64), np.asarray(grad, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        return math.inf
+    num = float(np.linalg.norm(a - g))
+    den = float(np.linalg.norm(a) + np.linalg.norm(g))
+    return num / den if den > 0 else (0.0 if num == 0 else math.inf)
 
-    Returns
-    -------
-    per_coordinate : DataFrame
-        objective, format, scheme, coord, h_oracle, err_oracle (least |err_total|
-        over the table's steps, unflagged rows first).
-    global_ : DataFrame
-        objective, format, scheme, h_oracle, e_oracle: the step minimising the
-        gradient's relative error ``||e|| / (||g_fd|| + ||g||)``.
+
+@dataclass(frozen=True)
+class Oracle:
+    """The steps that minimise the exact error, found on a grid.
+
+    Attributes
+    ----------
+    steps : ndarray
+        The grid.
+    h : ndarray, shape (N,)
+        Per coordinate, the grid step with the least |g_fd,i - g_i|.
+    err : ndarray, shape (N,)
+        That least error.
+    h_global : float
+        The grid step with the least relative error of the whole gradient.
+    e_global : float
+        That error, ``||g_fd - g|| / (||g_fd|| + ||g||)``.
+    e_per_coordinate : float
+        The relative error of the gradient assembled from each coordinate's best step.
     """
-    from gradlab.summary import summarize
 
-    keys = ["objective", "format", "scheme"]
-    d = coords.assign(abs_err=coords.err_total.abs())
-    d = d[np.isfinite(d.abs_err)]
-    idx = d.groupby([*keys, "coord"]).abs_err.idxmin()
-    per = d.loc[idx, [*keys, "coord", "h", "abs_err"]].rename(
-        columns={"h": "h_oracle", "abs_err": "err_oracle"}).reset_index(drop=True)
-    sm = summarize(coords)
-    sm = sm[np.isfinite(sm.rel_course)]
-    gidx = sm.groupby(keys).rel_course.idxmin()
-    glob = sm.loc[gidx, [*keys, "h", "rel_course"]].rename(
-        columns={"h": "h_oracle", "rel_course": "e_oracle"}).reset_index(drop=True)
-    return per, glob
+    steps: np.ndarray
+    h: np.ndarray
+    err: np.ndarray
+    h_global: float
+    e_global: float
+    e_per_coordinate: float
+
+
+def oracle(
+    obj: Objective, grad: np.ndarray, format: fmts.Format | str = "float64",
+    scheme: schs.Scheme | str = "central", steps: np.ndarray | None = None,
+) -> Oracle:
+    """The best steps on a log grid, judged against the exact gradient ``grad``.
+
+    Parameters
+    ----------
+    obj : Objective
+    grad : ndarray
+        The exact gradient at the format's theta (:func:`gradlab.exact`).
+    steps : ndarray, optional
+        Default: 97 log-spaced steps from 1e-14 to 1 (ratio 10**(1/6)).
+    """
+    from gradlab.engine import fd_gradient
+
+    grid = np.logspace(-14, 0, 85) if steps is None else np.asarray(steps, dtype=np.float64)
+    g = np.asarray(grad, dtype=np.float64)
+    approx = np.stack([fd_gradient(obj, format, scheme, h) for h in grid])  # (S, N)
+    err = np.abs(approx - g[None, :])
+    err = np.where(np.isfinite(err), err, np.inf)
+    best = np.argmin(err, axis=0)
+    cols = np.arange(g.size)
+    e_rows = np.array([relative_error(a, g) for a in approx])
+    k = int(np.argmin(e_rows))
+    return Oracle(steps=grid, h=grid[best], err=err[best, cols], h_global=float(grid[k]),
+                  e_global=float(e_rows[k]),
+                  e_per_coordinate=relative_error(approx[best, cols], g))
