@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["NUMBER", "build", "check_numbers", "render"]
+__all__ = ["NUMBER", "build", "check_numbers", "render", "sci"]
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 NUMBER = re.compile(r"(?<![A-Za-z_\d.])[-+−]?\d+(?:\.\d+)?(?:[eE][-+−]?\d+)?(?:\s*×\s*10\^?[-−]?\d+)?"
@@ -23,6 +24,28 @@ _EXEMPT = re.compile(
     r"`[^`]*`|\$[^$]*\$|!\[[^\]]*\]\([^)]*\)|\[[^\]]*\]\([^)]*\)|^\s*\d+\.\s",
     flags=re.MULTILINE,
 )
+
+
+def sci(x: float, digits: int = 2) -> str:
+    """A number for prose, to ``digits`` significant digits: 1.2e-7, 0.034, 47, inf.
+
+    Examples
+    --------
+    >>> sci(1.234e-7), sci(0.0345), sci(47.0), sci(298.7), sci(float("inf"))
+    ('1.2e-7', '0.034', '47', '300', 'inf')
+    """
+    if not np.isfinite(x):
+        return "inf" if x > 0 else ("-inf" if x < 0 else "NaN")
+    if x == 0:
+        return "0"
+    if float(x).is_integer() and abs(x) < 1e6:
+        return str(int(x))
+    if 1e-3 <= abs(x) < 1e4:
+        v = float(f"{x:.{digits}g}")  # round to significant digits, print without exponent
+        return str(int(v)) if v.is_integer() else f"{v:g}"
+    mant, exp = f"{x:.{digits - 1}e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
+    return f"{mant}e{int(exp)}"
 
 
 class PaperError(ValueError):

@@ -21,7 +21,9 @@ from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["STYLE", "attribution_bars", "components", "curves", "facet", "save", "style"]
+__all__ = [
+    "STYLE", "attribution_bars", "components", "curves", "facet", "ratio_strip", "save", "style",
+]
 
 STYLE: dict[str, Any] = {
     **sns.axes_style("whitegrid"),
@@ -160,6 +162,26 @@ def attribution_bars(
         sns.barplot(data=t, x=x, y=y, hue=hue, ax=ax, orient="h")
     ax.set_xscale("log")
     ax.set_xlabel("noise of J from this operation [u |J|]")
+    ax.set_ylabel("")
+    return ax
+
+
+def ratio_strip(
+    data: pd.DataFrame, x: str = "ratio", y: str = "rule", hue: str | None = "format",
+    ax: Axes | None = None,
+) -> Axes:
+    """The distribution of a positive ratio per category: boxes and points, log x axis,
+    with the line at 1 (equal to the reference) and 2 (twice it) marked."""
+    ax = _axes(ax)
+    order = data.groupby(y)[x].median().sort_values().index.tolist()
+    with style():
+        sns.boxplot(data=data, x=x, y=y, hue=hue, order=order, ax=ax, log_scale=True,
+                    fliersize=0, linewidth=0.7)
+        sns.stripplot(data=data, x=x, y=y, hue=hue, order=order, ax=ax, dodge=True, size=2,
+                      alpha=0.5, legend=False)
+    for ref, ls in ((1, "-"), (2, "--")):
+        ax.axvline(ref, color="0.3", lw=0.8, ls=ls)
+    ax.set_xlabel(f"{x} (log scale)")
     ax.set_ylabel("")
     return ax
 

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 import gradlab as gl
 from gradlab import plots
 from gradlab.minima import minima
+from gradlab.paper import sci
 from gradlab.tables import provenance, write_table
 
 DESCRIPTION = "the exercise's 47-parameter network: E(h), its parts and minima, noise, normalisations"
@@ -35,22 +36,6 @@ def steps(quick: bool) -> np.ndarray:
 def _schemes_for(fmt: str) -> list[str]:
     has_complex = gl.formats.get(fmt).complex_dtype is not None
     return [s for s in SCHEMES if s != "complex" or has_complex]
-
-
-def sci(x: float, digits: int = 2) -> str:
-    """A number for prose: 1.2e-7, 0.034, 47, inf."""
-    if not np.isfinite(x):
-        return "inf" if x > 0 else ("-inf" if x < 0 else "NaN")
-    if x == 0:
-        return "0"
-    if float(x).is_integer() and abs(x) < 1e6:
-        return str(int(x))
-    if 1e-3 <= abs(x) < 1e4:
-        v = float(f"{x:.{digits}g}")  # round to significant digits, print without exponent
-        return str(int(v)) if v.is_integer() else f"{v:g}"
-    mant, exp = f"{x:.{digits - 1}e}".split("e")
-    mant = mant.rstrip("0").rstrip(".")
-    return f"{mant}e{int(exp)}"
 
 
 def _numbers(
