@@ -31,7 +31,7 @@ def sci(x: float, digits: int = 2) -> str:
 
     Examples
     --------
-    >>> sci(1.234e-7), sci(0.0345), sci(47.0), sci(298.7), sci(float("inf"))
+    >>> sci(1.234e-7), sci(0.0341), sci(47.0), sci(298.7), sci(float("inf"))
     ('1.2e-7', '0.034', '47', '300', 'inf')
     """
     if not np.isfinite(x):
