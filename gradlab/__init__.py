@@ -2,6 +2,7 @@
 
 from gradlab import formats, objectives, schemes
 from gradlab.attribution import AttributionResult, attribute_noise
+from gradlab.check import CheckResult, check
 from gradlab.engine import fd_errors
 from gradlab.exact import ExactResult, exact
 from gradlab.exercise import ExerciseCheck, exercise_check
@@ -12,6 +13,7 @@ from gradlab.summary import summarize
 
 __all__ = [
     "AttributionResult",
+    "CheckResult",
     "ExactResult",
     "ExerciseCheck",
     "NoiseResult",
@@ -19,6 +21,7 @@ __all__ = [
     "OptimalStep",
     "StepResult",
     "attribute_noise",
+    "check",
     "exact",
     "exercise_check",
     "fd_errors",

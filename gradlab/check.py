@@ -1,0 +1,336 @@
+"""A gradient checker whose step and tolerance come from the error model.
+
+For each coordinate (``mode="full"``) or random direction (``mode="directional"``):
+
+* the step is :func:`gradlab.optimal_step`'s, from J's noise level (ECnoise) and
+  the estimated truncation derivative, in the format being checked;
+* the tolerance is a quantile of the predicted error: rounding of the FD quotient
+  (sigma sqrt(sum c_j**2) / h), rounding of the gradient being checked (ECnoise on
+  its components along a line), both taken as independent Gaussians, plus twice
+  the modelled truncation. The quantile z makes the chance that a correct
+  gradient fails anywhere at most ``false_alarm`` (Bonferroni over the rows,
+  under the Gaussian model);
+* a row whose stencil crosses a non-differentiable point (ReLU, abs, max) is a
+  kink: reported, and not counted as a failure unless ``kinks="fail"``. For a
+  gradlab Objective kinks are found exactly from the branches the format's
+  evaluation took; for a plain callable, by the consistency of the FD quotient at
+  h and h/2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import erfinv
+
+from gradlab import formats as fmts
+from gradlab import schemes as schs
+from gradlab.namespaces import namespace_for
+from gradlab.noise import ecnoise
+from gradlab.objective import Objective, evaluate
+from gradlab.steps import CoordinateFunction, optimal_step
+
+__all__ = ["CheckResult", "check"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict of :func:`check` and everything behind it.
+
+    Attributes
+    ----------
+    passed : bool
+        No row failed (kinks excluded unless ``kinks="fail"``).
+    report : pandas.DataFrame
+        One row per coordinate (``coord``) or direction (``direction``): approx,
+        expected, error, bound, ok, kink, h, status (ok, fail, kink, or nonfinite:
+        J was not finite on the stencil even after shrinking the step four times).
+    h : ndarray
+        The step(s) used.
+    step_reason : str
+        Why these steps.
+    noise : float
+        Noise level of J in the format (ECnoise).
+    grad_noise : ndarray
+        Noise level of each gradient component (ECnoise along a line).
+    kinks : list of int
+        Rows whose stencil crosses a kink.
+    nfev : int
+        Evaluations of J (step selection, noise estimate and the check itself).
+    ngev : int
+        Evaluations of the gradient being checked.
+    z : float
+        The quantile the bounds use.
+    power : str
+        For the directional mode, the error it detects with probability 0.95.
+    upcasts : int
+        Calls of a plain callable that returned another dtype than the format's.
+    """
+
+    passed: bool
+    report: pd.DataFrame
+    mode: str
+    format: str
+    scheme: str
+    h: np.ndarray
+    step_reason: str
+    noise: float
+    grad_noise: np.ndarray
+    kinks: list[int]
+    nfev: int
+    ngev: int
+    z: float
+    false_alarm: float
+    power: str = ""
+    upcasts: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        counts = self.report.status.value_counts().to_dict()
+        head = "passed" if self.passed else "FAILED"
+        parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        note = ("; J is not finite on some stencils in this format" if "nonfinite" in counts
+                else "")
+        return (f"gradient check in {self.format} ({self.scheme}, {self.mode}): {head} "
+                f"({parts}){note}; {self.nfev} evaluations of J, {self.ngev} of the gradient")
+
+
+def _grad_values(grad: Any, theta_f: np.ndarray, f: Any, fmt: fmts.Format) -> Callable[[np.ndarray], np.ndarray]:
+    """The gradient to check as a function of a point in the format."""
+    if grad is None:
+        if isinstance(f, Objective) and f.grad is not None:
+            ns = namespace_for(fmt)
+            return lambda x: np.asarray(f.grad(ns.from_values(x), ns))  # type: ignore[misc]
+        raise ValueError("grad is required (a callable or an array), or an Objective with grad")
+    if callable(grad):
+        return lambda x: np.asarray(grad(x))
+    arr = np.asarray(grad)
+    if arr.shape != theta_f.shape:
+        raise ValueError(f"grad has shape {arr.shape}; theta has shape {theta_f.shape}")
+    return lambda x: arr
+
+
+def _grad_noise(gfun: Callable[[np.ndarray], np.ndarray], theta_f: np.ndarray,
+                fmt: fmts.Format, nf: int = 9) -> tuple[np.ndarray, int]:
+    """ECnoise of each component of the gradient along one random line (0 where undetected:
+    then the gradient is taken as exact in the format and only J's noise counts)."""
+    rng = np.random.default_rng(1)
+    d = rng.choice([-1.0, 1.0], size=theta_f.size) * np.maximum(np.abs(theta_f.astype(float)), 1.0)
+    ts = (np.arange(nf) - nf // 2) * math.sqrt(fmt.u)
+    pts = fmts.round_array(theta_f.astype(np.float64)[None, :] + ts[:, None] * d[None, :], fmt)
+    vals = np.stack([np.asarray(gfun(p), dtype=np.float64) for p in pts])  # (nf, N)
+    out = np.zeros(theta_f.size)
+    for i in range(theta_f.size):
+        s, status, _ = ecnoise(vals[:, i])
+        out[i] = s if status == 1 else 0.0
+    return out, nf
+
+
+def _kinks_objective(obj: Objective, theta_f: np.ndarray, fmt: fmts.Format,
+                     scheme: schs.Scheme, h: np.ndarray, directions: np.ndarray | None) -> np.ndarray:
+    """Rows whose stencil points took other branches than theta (exact, from xp's records)."""
+    n_rows = theta_f.size if directions is None else directions.shape[0]
+    offs = [k for k in scheme.offsets if k != 0]
+    rows = [theta_f]
+    for r in range(n_rows):
+        for k in offs:
+            if directions is None:
+                p = theta_f.copy()
+                p[r] = p[r] + fmt.dtype.type(k * h[r])  # type: ignore[union-attr]
+            else:
+                p = fmts.round_array(theta_f.astype(np.float64) + k * h[r] * directions[r], fmt)
+            rows.append(p)
+    _, sigs = evaluate(obj, np.stack(rows), lambda b: namespace_for(fmt, b, record_branches=True))
+    if sigs is None:
+        return np.zeros(n_rows, dtype=bool)
+    center, rest = sigs[0], np.asarray(sigs[1:], dtype=object).reshape(n_rows, len(offs))
+    return np.array([any(s != center for s in row) for row in rest])
+
+
+def check(
+    f: Objective | Callable[[np.ndarray], Any],
+    grad: Any = None,
+    theta: Any = None,
+    format: fmts.Format | str = "float64",
+    scheme: schs.Scheme | str = "central",
+    mode: str = "full",
+    *,
+    n_directions: int = 8,
+    false_alarm: float = 1e-3,
+    kinks: str = "ignore",
+    seed: int = 0,
+) -> CheckResult:
+    """Check a gradient against finite differences, with step and tolerance from the model.
+
+    Parameters
+    ----------
+    f : Objective or callable
+        J. A plain callable takes a 1-D array of the format's dtype and should
+        return a scalar of that dtype (if it upcasts, the check says so in
+        ``upcasts`` and its noise estimate reflects the wider format).
+    grad : callable, array or None
+        The gradient to check: ``grad(x)`` on a point of the format, or an array
+        at theta. None uses the Objective's own ``grad`` evaluated in the format.
+    theta : array_like, optional
+        The point (default: the Objective's theta0); rounded to the format.
+    format, scheme : str
+    mode : {"full", "directional"}
+        Every coordinate (about 2N evaluations plus the step selection), or
+        ``n_directions`` random Rademacher directions (O(k) evaluations).
+    false_alarm : float
+        Probability, under the model, that a correct gradient fails.
+    kinks : {"ignore", "fail"}
+        Whether rows whose stencil crosses a kink count as failures.
+
+    Returns
+    -------
+    CheckResult
+
+    Examples
+    --------
+    >>> import gradlab as gl
+    >>> res = gl.check(gl.objectives.seed_net(), format="float32")
+    >>> res.passed, len(res.report)
+    (True, 47)
+    """
+    fmt = fmts.get(format)
+    sch = schs.get(scheme)
+    if sch.complex_step:
+        raise ValueError("scheme: check uses real difference schemes (forward, central, ...)")
+    if mode not in ("full", "directional"):
+        raise ValueError(f"mode must be 'full' or 'directional', got {mode!r}")
+    if not 0 < false_alarm < 1:
+        raise ValueError(f"false_alarm must lie in (0, 1), got {false_alarm}")
+    if kinks not in ("ignore", "fail"):
+        raise ValueError(f"kinks must be 'ignore' or 'fail', got {kinks!r}")
+    if theta is None:
+        if not isinstance(f, Objective):
+            raise ValueError("theta is required when f is a plain callable")
+        theta = f.theta0
+    cf = CoordinateFunction(f, theta, fmt)
+    theta_f = cf.theta
+    gfun = _grad_values(grad, theta_f, f, fmt)
+    expected = gfun(theta_f)
+    ngev = 1
+    if expected.shape != theta_f.shape:
+        raise ValueError(f"grad returned shape {expected.shape}; theta has shape {theta_f.shape}")
+    exp64 = expected.astype(np.float64)
+    if not np.all(np.isfinite(exp64)):
+        raise ValueError(f"grad is not finite at theta (coordinates "
+                         f"{np.flatnonzero(~np.isfinite(exp64))[:5].tolist()})")
+    pred = optimal_step(f, theta, fmt, sch, seed=seed)
+    nfev = pred.nfev
+    sigma = pred.sigma if np.isfinite(pred.sigma) else fmt.u * abs(cf.center())
+    g_noise, n_g = _grad_noise(gfun, theta_f, fmt)
+    ngev += n_g
+    c, q, w = float(sch.leading), sch.order, sch.weight_norm
+
+    if mode == "full":
+        h = pred.h
+        rows_kind = "coord"
+        dirs = None
+        approx = _fd(cf, sch, h, None)
+        trunc = np.abs(c * h**q * pred.derivative)
+        g_sigma = g_noise
+        expected_rows = exp64
+        reason = ("per-coordinate steps minimising the modelled error: ECnoise sigma = "
+                  f"{sigma:.3g}, pilot (q+1)-th derivatives; coordinates without measurable "
+                  "truncation use the global step")
+    else:
+        if n_directions < 1:
+            raise ValueError(f"n_directions must be at least 1, got {n_directions}")
+        rng = np.random.default_rng(seed)
+        dirs = rng.choice([-1.0, 1.0], size=(n_directions, theta_f.size))
+        rows_kind = "direction"
+        d_v = _directional_derivative(cf, dirs, q + 1, sigma)
+        with np.errstate(divide="ignore"):
+            h = (sigma * w / (math.sqrt(q) * np.abs(c * d_v))) ** (1 / (q + 1))
+        h = np.where(np.isfinite(h) & (h > 0), np.minimum(h, pred.h_global * 100), pred.h_global)
+        approx = _fd(cf, sch, h, dirs)
+        trunc = np.abs(c * h**q * d_v)
+        g_sigma = np.full(n_directions, float(np.sqrt(np.sum(g_noise**2))))
+        expected_rows = dirs @ exp64
+        reason = ("per-direction steps minimising the modelled error, from ECnoise sigma = "
+                  f"{sigma:.3g} and the (q+1)-th derivative along each direction (pilot stencil)")
+    # a stencil point where J is not finite: shrink that row's step (at most 4 times by 4)
+    for _ in range(4):
+        bad = ~np.isfinite(approx)
+        if not bad.any():
+            break
+        h = np.where(bad, h / 4, h)
+        approx = np.where(bad, _fd(cf, sch, h, dirs), approx)
+        trunc = np.where(bad, trunc / 4**q, trunc)
+    nfev = cf.nfev + pred.nfev
+    n_rows = len(h)
+    z = NormalDist().inv_cdf(1 - false_alarm / (2 * n_rows))
+    bound = z * np.sqrt((sigma * w / h) ** 2 + g_sigma**2) + 2 * trunc
+    error = np.abs(approx - expected_rows)
+    if isinstance(f, Objective):
+        kink = _kinks_objective(f, theta_f, fmt, sch, h, dirs)
+    else:
+        half = _fd(cf, sch, h / 2, dirs)
+        kink = np.abs(approx - half) > 2 * bound  # the quotient is not converging: non-smooth
+    nfev = cf.nfev + pred.nfev
+    finite = np.isfinite(approx)
+    ok = (error <= bound) & finite
+    if kinks == "ignore":
+        ok = ok | (kink & finite)
+    status = np.where(~finite, "nonfinite", np.where(kink, "kink", np.where(ok, "ok", "fail")))
+    report = pd.DataFrame({rows_kind: np.arange(n_rows), "approx": approx, "expected": expected_rows,
+                           "error": error, "bound": bound, "ok": ok, "kink": kink, "h": h,
+                           "status": status})
+    power = ""
+    if mode == "directional":
+        b = float(np.median(bound))
+        miss = 0.05 ** (1 / n_directions)
+        power = (f"detects with probability 0.95 a gradient error e with ||e|| >= "
+                 f"{b / (math.sqrt(2) * float(erfinv(miss))):.3g} (v.e ~ N(0, ||e||^2) for "
+                 f"Rademacher v, {n_directions} directions)")
+    return CheckResult(
+        passed=bool(ok.all()), report=report, mode=mode, format=fmt.name, scheme=sch.name,
+        h=h, step_reason=reason, noise=float(sigma), grad_noise=g_noise,
+        kinks=np.flatnonzero(kink).tolist(), nfev=nfev, ngev=ngev, z=float(z),
+        false_alarm=false_alarm, power=power, upcasts=cf.upcasts,
+    )
+
+
+def _directional_derivative(cf: CoordinateFunction, dirs: np.ndarray, order: int,
+                            sigma: float) -> np.ndarray:
+    """The ``order``-th derivative of t -> J(theta + t v) per direction, from a pilot stencil
+    spaced where its rounding is about its truncation for unit derivatives."""
+    k_max = order // 2 + 1
+    ks = tuple(range(-k_max, k_max + 1))
+    scale = max(1.0, float(np.sqrt(np.mean(cf.theta.astype(np.float64) ** 2))))
+    j0 = abs(cf.center())
+    rel = min(0.1, (sigma / max(j0, 1e-300)) ** (1 / (order + 2)))
+    s = rel * scale
+    pts = [fmts.round_array(cf.theta.astype(np.float64) + k * s * v, cf.fmt) for v in dirs for k in ks]
+    vals = cf.rows(np.stack(pts)).reshape(len(dirs), len(ks))
+    wd = np.array([float(x) for x in schs.fd_weights(ks, order)])
+    return np.asarray(np.where(np.isfinite(vals), vals, 0.0) @ wd / s**order)
+
+
+def _fd(cf: CoordinateFunction, sch: schs.Scheme, h: np.ndarray, dirs: np.ndarray | None) -> np.ndarray:
+    """The FD quotient in the format along coordinates (dirs None) or directions."""
+    fmt = cf.fmt
+    n_rows = len(h)
+    h_f = fmts.round_array(h, fmt)
+    pts = []
+    for r in range(n_rows):
+        for k in sch.offsets:
+            if dirs is None:
+                p = cf.theta.copy()
+                with np.errstate(over="ignore"):
+                    p[r] = p[r] + k * h_f[r]
+            else:
+                p = fmts.round_array(cf.theta.astype(np.float64) + k * float(h_f[r]) * dirs[r], fmt)
+            pts.append(p)
+    vals = cf.rows(np.stack(pts)).reshape(n_rows, len(sch.offsets))
+    num = sum(n * vals[:, j] for j, n in enumerate(sch.numerators))
+    return np.asarray(num / (sch.denominator * h_f.astype(np.float64)), dtype=np.float64)
