@@ -101,7 +101,9 @@ class CheckResult:
                 f"({parts}){note}; {self.nfev} evaluations of J, {self.ngev} of the gradient")
 
 
-def _grad_values(grad: Any, theta_f: np.ndarray, f: Any, fmt: fmts.Format) -> Callable[[np.ndarray], np.ndarray]:
+def _grad_values(
+    grad: Any, theta_f: np.ndarray, f: Any, fmt: fmts.Format
+) -> Callable[[np.ndarray], np.ndarray]:
     """The gradient to check as a function of a point in the format."""
     if grad is None:
         if isinstance(f, Objective) and f.grad is not None:
