@@ -214,22 +214,24 @@ class OptimalStep:
 
 
 def _noise(cf: CoordinateFunction, n_lines: int, nf: int, seed: int) -> float:
-    """ECnoise along random sign directions (spacing sqrt(u) relative), median over lines."""
+    """ECnoise on lines of points exactly representable in the format (as
+    :func:`gradlab.noise_level` samples them), median over the lines that detect noise."""
+    from gradlab.noise import _line_points
+
     rng = np.random.default_rng(seed)
+    theta = [fmts.exact_mpf(t) for t in cf.theta]
     est = []
-    scale = np.maximum(np.abs(cf.theta.astype(np.float64)), 1.0)
     for _ in range(n_lines):
-        d = rng.choice([-1.0, 1.0], size=cf.n) * scale
-        for rel in (math.sqrt(cf.fmt.u), math.sqrt(cf.fmt.u) * 100, math.sqrt(cf.fmt.u) / 100):
-            ts = (np.arange(nf) - nf // 2) * rel
-            rows = fmts.round_array(cf.theta.astype(np.float64)[None, :] + ts[:, None] * d[None, :],
-                                    cf.fmt)
+        signs = rng.choice([-1, 1], size=cf.n)
+        rel = math.sqrt(cf.fmt.u)
+        for _attempt in range(3):
+            block, _ = _line_points(theta, cf.fmt, nf, rel, signs)
+            rows = np.array([[cf.fmt.from_mpf(v) for v in row] for row in block], dtype=cf.fmt.dtype)
             sigma, status, _ = ecnoise(cf.rows(rows))
             if status == 1:
                 est.append(sigma)
                 break
-            if status == 3:
-                continue
+            rel = rel / 100 if status == 3 else min(rel * 100, 0.01)
     return float(np.median(est)) if est else math.nan
 
 

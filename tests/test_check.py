@@ -1,0 +1,88 @@
+"""gradlab.check: correct gradients pass and wrong ones fail, in every format."""
+
+import numpy as np
+import pytest
+
+import gradlab as gl
+from gradlab.namespaces import namespace_for
+
+FORMATS = ["float64", "float32", "float16", "bfloat16"]
+
+
+def _grad_in(obj: gl.Objective, fmt: str) -> np.ndarray:
+    ns = namespace_for(fmt)
+    return np.asarray(obj.grad(gl.formats.round_array(obj.theta0, fmt), ns)).astype(np.float64)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("mode", ["full", "directional"])
+def test_correct_gradients_pass(fmt: str, mode: str) -> None:
+    for obj in (gl.objectives.seed_net(stable=True), gl.objectives.smooth_sum("sin", n=6, seed=2),
+                gl.objectives.logistic_regression(n_features=4, n_samples=8, seed=1)):
+        res = gl.check(obj, format=fmt, mode=mode)
+        assert res.passed, (obj.name, fmt, mode, res.report[~res.report.ok])
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_wrong_gradients_fail_when_above_the_floor(fmt: str) -> None:
+    obj = gl.objectives.smooth_sum("sin", n=6, seed=2)
+    good = _grad_in(obj, fmt)
+    res = gl.check(obj, format=fmt)
+    for k in range(6):
+        bad = good.copy()
+        bad[k] += 20 * res.report.bound.iloc[k] + 1e-30  # well above that row's bound
+        assert not gl.check(obj, grad=bad, format=fmt).passed
+    flipped = -good
+    assert not gl.check(obj, grad=flipped, format=fmt, mode="directional").passed
+
+
+def test_relu_kinks_are_reported_not_failed() -> None:
+    res = gl.check(gl.objectives.seed_net(), format="float16")
+    assert res.passed and res.kinks and (res.report.status == "kink").sum() == len(res.kinks)
+    strict = gl.check(gl.objectives.seed_net(), format="float16", kinks="fail")
+    assert not strict.passed
+
+
+def test_nonfinite_objective_is_flagged() -> None:
+    res = gl.check(gl.objectives.seed_net(), format="bfloat16")  # 1 - A3 rounds to 0
+    assert not res.passed and (res.report.status == "nonfinite").all()
+    assert "not finite" in str(res)
+
+
+def test_plain_callables_and_upcasts() -> None:
+    a = np.array([1.0, 2.0, 3.0])
+
+    def f(x: np.ndarray) -> np.ndarray:
+        return np.sum(np.sin(x * x.dtype.type(1.5)))
+
+    def g(x: np.ndarray) -> np.ndarray:
+        return 1.5 * np.cos(1.5 * x)
+
+    res = gl.check(f, g, theta=a, format="float32")
+    assert res.passed and res.upcasts == 0
+    res64 = gl.check(lambda x: np.sum(np.sin(1.5 * x.astype(np.float64))), g, theta=a,
+                     format="float32")
+    assert res64.upcasts > 0  # reported: the callable computes in float64, not float32
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(grad=np.ones(3)), "shape"),
+        (dict(grad=np.full(47, np.nan)), "not finite"),
+        (dict(mode="both"), "mode"),
+        (dict(false_alarm=0.0), "false_alarm"),
+        (dict(scheme="complex"), "scheme"),
+        (dict(kinks="maybe"), "kinks"),
+        (dict(format="float8"), "format"),
+    ],
+)
+def test_bad_input(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        gl.check(gl.objectives.seed_net(), **kwargs)
+
+
+def test_function_returning_an_array_is_rejected() -> None:
+    with pytest.raises(ValueError, match="scalar"):
+        gl.check(gl.Objective(lambda t, xp: xp.exp(t), np.ones(3), name="vector"),
+                 grad=np.ones(3))
