@@ -7,7 +7,8 @@ For each coordinate (``mode="full"``) or random direction (``mode="directional"`
 * the tolerance is a quantile of the predicted error: rounding of the FD quotient
   (sigma sqrt(sum c_j**2) / h), rounding of the gradient being checked (ECnoise on
   its components along a line), both taken as independent Gaussians, plus twice
-  the modelled truncation. The quantile z makes the chance that a correct
+  the truncation, the larger of its model and its observation (the FD quotient at h
+  against h/2, Richardson). The quantile z makes the chance that a correct
   gradient fails anywhere at most ``false_alarm`` (Bonferroni over the rows,
   under the Gaussian model);
 * a row whose stencil crosses a non-differentiable point (ReLU, abs, max) is a
@@ -276,16 +277,19 @@ def check(
         if dirs is not None and eff_r is not None:
             expected_rows = np.where(bad, eff_r @ exp64, expected_rows)
         trunc = np.where(bad, trunc / 4**q, trunc)
-    nfev = cf.nfev + pred.nfev
     n_rows = len(h)
     z = NormalDist().inv_cdf(1 - false_alarm / (2 * n_rows))
-    bound = z * np.sqrt((sigma * w / h) ** 2 + g_sigma**2) + 2 * trunc
+    # the truncation as observed: D(h) - D(h/2) = (1 - 2**-q) C h**q d + rounding (Richardson)
+    half, _ = _fd(cf, sch, h / 2, dirs)
+    observed = np.abs(approx - half) / (1 - 2.0**-q)
+    observed = np.where(np.isfinite(observed), observed, 0.0)
+    rounding = np.sqrt((sigma * w / h) ** 2 + g_sigma**2)
+    bound = z * rounding + 2 * np.maximum(trunc, observed)
     error = np.abs(approx - expected_rows)
     if isinstance(f, Objective):
         kink = _kinks_objective(f, theta_f, fmt, sch, h, dirs)
-    else:
-        half, _ = _fd(cf, sch, h / 2, dirs)
-        kink = np.abs(approx - half) > 2 * bound  # the quotient is not converging: non-smooth
+    else:  # the quotient does not converge as a smooth function's would
+        kink = observed > 2 * (z * rounding * math.sqrt(5) / (1 - 2.0**-q) + 2 * trunc)
     nfev = cf.nfev + pred.nfev
     finite = np.isfinite(approx)
     ok = (error <= bound) & finite
