@@ -52,8 +52,14 @@ def _cost(theta: Any, xp: Namespace, x: np.ndarray, y: np.ndarray, stable: bool)
     return xp.asarray(1.0) / m * xp.sum(logprobs)
 
 
-def _backprop(theta: Any, xp: Namespace, x: np.ndarray, y: np.ndarray) -> Any:
-    """The exercise's backpropagation, with its deliberate bugs corrected."""
+def _backprop(
+    theta: Any, xp: Namespace, x: np.ndarray, y: np.ndarray, skip_relu_derivative: bool = False
+) -> Any:
+    """The exercise's backpropagation, with its deliberate bugs corrected.
+
+    ``skip_relu_derivative`` injects a realistic bug (for :mod:`gradlab.bugs`): the first
+    hidden layer's ReLU derivative is never applied.
+    """
     _w1, _b1, w2, _b2, w3, _b3 = xp.unflatten(theta, SHAPES)
     xd, _z1, a1, _z2, a2, _z3, a3 = _forward(theta, xp, x)
     m = x.shape[1]
@@ -67,7 +73,7 @@ def _backprop(theta: Any, xp: Namespace, x: np.ndarray, y: np.ndarray) -> Any:
     dw2 = inv_m * xp.matmul(dz2, xp.transpose(a1))
     db2 = inv_m * xp.sum(dz2, axis=1, keepdims=True)
     da1 = xp.matmul(xp.transpose(w2), dz2)
-    dz1 = xp.where(a1 > 0, da1, zero)
+    dz1 = da1 if skip_relu_derivative else xp.where(a1 > 0, da1, zero)
     dw1 = inv_m * xp.matmul(dz1, xp.transpose(xd))
     db1 = inv_m * xp.sum(dz1, axis=1, keepdims=True)
     parts = (dw1, db1, dw2, db2, dw3, db3)
