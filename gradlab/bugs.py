@@ -18,6 +18,7 @@ in a format, to what a backprop with that mistake returns:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +43,7 @@ def layer_blocks(obj: Objective) -> list[tuple[str, slice, tuple[int, int]]]:
         shapes = list(SHAPES)
     elif "widths" in meta:
         w = list(meta["widths"])
-        shapes = [s for a, b in zip(w[:-1], w[1:], strict=True) for s in ((b, a), (b, 1))]
+        shapes = [s for a, b in itertools.pairwise(w) for s in ((b, a), (b, 1))]
     else:
         raise ValueError(f"objective {obj.name!r} is not a network (seed_net or mlp)")
     out, start = [], 0
@@ -59,7 +60,7 @@ def _batch_size(obj: Objective) -> int:
     return int(obj.meta.get("batch", obj.meta.get("n_samples", 1)))
 
 
-def inject(obj: Objective, bug: str, format: fmts.Format | str = "float64") -> np.ndarray:  # noqa: A002
+def inject(obj: Objective, bug: str, format: fmts.Format | str = "float64") -> np.ndarray:
     """The gradient a backprop with ``bug`` returns at theta0, computed in ``format``.
 
     Returns float64 values of the format's numbers.
