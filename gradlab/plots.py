@@ -22,7 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 __all__ = [
-    "STYLE", "attribution_bars", "components", "curves", "facet", "ratio_strip", "save", "style",
+    "STYLE", "attribution_bars", "components", "curves", "facet", "rate_bars", "ratio_strip", "save",
+    "style",
 ]
 
 STYLE: dict[str, Any] = {
@@ -182,6 +183,20 @@ def ratio_strip(
     for ref, ls in ((1, "-"), (2, "--")):
         ax.axvline(ref, color="0.3", lw=0.8, ls=ls)
     ax.set_xlabel(f"{x} (log scale)")
+    ax.set_ylabel("")
+    return ax
+
+
+def rate_bars(
+    data: pd.DataFrame, x: str = "value", y: str = "checker", hue: str | None = "format",
+    ax: Axes | None = None,
+) -> Axes:
+    """Horizontal bars of a rate in [0, 1] per category and hue."""
+    ax = _axes(ax)
+    with style():
+        sns.barplot(data=data, x=x, y=y, hue=hue, ax=ax, orient="h", errorbar=None)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("rate")
     ax.set_ylabel("")
     return ax
 

@@ -1,0 +1,91 @@
+"""Gradient checkers side by side: gradlab's and the peers' real ones, at their defaults.
+
+Each checker is ``checker(obj, grad, format) -> CheckerVerdict`` judging a gradient
+``grad`` (float64 values of the format's numbers, at theta0 rounded to the format)
+with J evaluated in the format:
+
+* ``gradlab`` and ``gradlab_directional``: :func:`gradlab.check`;
+* ``exercise``: central differences at 1e-7 in the format, E < 2e-7;
+* ``scipy_check_grad``: :func:`scipy.optimize.check_grad` (forward differences,
+  epsilon 1.49e-8, on float64 points rounded into the format), with the threshold
+  commonly used with it, an absolute 2-norm below 1e-5.
+
+PyTorch's ``gradcheck`` and JAX's ``check_grads`` are not wrapped yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.optimize
+
+from gradlab import formats as fmts
+from gradlab.check import check
+from gradlab.engine import fd_gradient
+from gradlab.objective import Objective
+from gradlab.steps import CoordinateFunction
+
+__all__ = ["CHECKERS", "CheckerVerdict", "available_checkers"]
+
+
+@dataclass(frozen=True)
+class CheckerVerdict:
+    """passed, the checker's own statistic and its threshold, evaluations of J.
+
+    ``undecided`` marks a check that could not be carried out: J or the FD quotient
+    was not finite (the verdict is then not a pass, and not evidence of a bug).
+    """
+
+    checker: str
+    passed: bool
+    statistic: float
+    threshold: float
+    nfev: int
+    undecided: bool = False
+
+
+def _gradlab(obj: Objective, grad: np.ndarray, fmt: str, mode: str = "full") -> CheckerVerdict:
+    res = check(obj, grad=grad, format=fmt, mode=mode)
+    nonfinite = bool((res.report.status == "nonfinite").any())
+    with np.errstate(invalid="ignore"):
+        worst = float(np.nanmax(res.report.error / res.report.bound)) if not nonfinite else np.inf
+    return CheckerVerdict(f"gradlab{'' if mode == 'full' else '_directional'}", res.passed, worst,
+                          1.0, res.nfev, undecided=nonfinite)
+
+
+def _exercise(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdict:
+    approx = fd_gradient(obj, fmt, "central", 1e-7)
+    num = float(np.linalg.norm(grad - approx))
+    den = float(np.linalg.norm(grad) + np.linalg.norm(approx))
+    e = num / den if np.isfinite(num) and den > 0 else np.inf
+    return CheckerVerdict("exercise", bool(e < 2e-7), e, 2e-7, 2 * obj.n_params,
+                          undecided=not np.all(np.isfinite(approx)))
+
+
+def _scipy_check_grad(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdict:
+    cf = CoordinateFunction(obj, obj.theta0, fmt)
+    fmt_ = fmts.get(fmt)
+
+    def f(x: np.ndarray) -> float:
+        return float(cf.rows(fmts.round_array(x, fmt_)[None, :])[0])
+
+    x0 = cf.theta.astype(np.float64)
+    with np.errstate(all="ignore"):
+        err = float(scipy.optimize.check_grad(f, lambda x: grad, x0))
+    return CheckerVerdict("scipy_check_grad", bool(err < 1e-5), err if np.isfinite(err) else np.inf,
+                          1e-5, cf.nfev, undecided=not np.isfinite(err))
+
+
+CHECKERS: dict[str, Callable[[Objective, np.ndarray, str], CheckerVerdict]] = {
+    "gradlab": _gradlab,
+    "gradlab_directional": lambda o, g, f: _gradlab(o, g, f, "directional"),
+    "exercise": _exercise,
+    "scipy_check_grad": _scipy_check_grad,
+}
+
+
+def available_checkers() -> list[str]:
+    """The checkers that can run here."""
+    return list(CHECKERS)
