@@ -1,6 +1,6 @@
 """gradlab: the numerical analysis of finite-difference gradients."""
 
-from gradlab import formats, objectives, schemes
+from gradlab import adapters, formats, objectives, schemes
 from gradlab.attribution import AttributionResult, attribute_noise
 from gradlab.check import CheckResult, check
 from gradlab.engine import fd_errors
@@ -20,6 +20,7 @@ __all__ = [
     "Objective",
     "OptimalStep",
     "StepResult",
+    "adapters",
     "attribute_noise",
     "check",
     "exact",

@@ -1,0 +1,101 @@
+"""Adapters: check gradients where they live, in PyTorch.
+
+:func:`from_torch` turns a PyTorch function of a flat parameter tensor into the
+plain callables :func:`gradlab.check` takes: J on a numpy array of the format's
+dtype (evaluated by PyTorch in the matching dtype, nothing upcast) and the
+gradient PyTorch's autograd (or the user's custom backward) returns. PyTorch is an
+optional dependency (``pip install gradlab[torch]``); the adapter imports it lazily.
+JAX is not adapted yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+
+from gradlab import formats as fmts
+
+__all__ = ["from_torch"]
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        raise ImportError("from_torch needs PyTorch: pip install 'gradlab[torch]'") from exc
+    return torch
+
+
+def _torch_dtype(fmt: fmts.Format) -> Any:
+    torch = _torch()
+    table = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
+             "bfloat16": torch.bfloat16}
+    if fmt.name not in table:
+        raise ValueError(f"format {fmt.name} has no PyTorch dtype")
+    return table[fmt.name]
+
+
+def _to_torch(x: np.ndarray, fmt: fmts.Format) -> Any:
+    torch = _torch()
+    if fmt.name == "bfloat16":  # same bits: numpy's bfloat16 (ml_dtypes) viewed as torch's
+        return torch.from_numpy(np.ascontiguousarray(x).view(np.int16).copy()).view(torch.bfloat16)
+    return torch.from_numpy(np.ascontiguousarray(x).astype(fmt.dtype).copy())
+
+
+def _to_numpy(t: Any, fmt: fmts.Format) -> np.ndarray:
+    torch = _torch()
+    t = t.detach().cpu()
+    if t.dtype == torch.bfloat16:
+        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return np.asarray(t.numpy())
+
+
+def from_torch(
+    fn: Callable[[Any], Any], format: fmts.Format | str = "float32"  # noqa: A002
+) -> tuple[Callable[[np.ndarray], Any], Callable[[np.ndarray], np.ndarray]]:
+    """Wrap ``fn(theta: torch.Tensor) -> scalar tensor`` for :func:`gradlab.check`.
+
+    Parameters
+    ----------
+    fn : callable
+        A PyTorch function of a 1-D parameter tensor. Its backward (autograd or a
+        custom ``torch.autograd.Function``) is the gradient that gets checked.
+    format : str
+        float64, float32, float16 or bfloat16: the tensor dtype ``fn`` is run in.
+
+    Returns
+    -------
+    f, grad : callables on numpy arrays of the format's dtype
+        ``f(x)`` returns J as a scalar of the format's dtype, ``grad(x)`` the
+        gradient from PyTorch's backward, in the same dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, gradlab as gl                        # doctest: +SKIP
+    >>> f, g = gl.adapters.from_torch(lambda t: (t.sin() ** 2).sum(), "float32")
+    >>> gl.check(f, g, theta=np.ones(4)).passed
+    True
+    """
+    fmt = fmts.get(format)
+    dtype = _torch_dtype(fmt)
+    torch = _torch()
+
+    def f(x: np.ndarray) -> Any:
+        with torch.no_grad():
+            y = fn(_to_torch(x, fmt))
+        if y.dtype != dtype:
+            raise TypeError(f"fn returned {y.dtype} for a {dtype} input: it upcasts")
+        if y.numel() != 1:
+            raise ValueError(f"fn must return a scalar, got shape {tuple(y.shape)}")
+        return _to_numpy(y.reshape(()), fmt)[()]
+
+    def grad(x: np.ndarray) -> np.ndarray:
+        t = _to_torch(x, fmt).requires_grad_(True)
+        y = fn(t)
+        (g,) = torch.autograd.grad(y, t)
+        return _to_numpy(g, fmt)
+
+    return f, grad
