@@ -54,7 +54,7 @@ def _to_numpy(t: Any, fmt: fmts.Format) -> np.ndarray:
 
 
 def from_torch(
-    fn: Callable[[Any], Any], format: fmts.Format | str = "float32"  # noqa: A002
+    fn: Callable[[Any], Any], format: fmts.Format | str = "float32"
 ) -> tuple[Callable[[np.ndarray], Any], Callable[[np.ndarray], np.ndarray]]:
     """Wrap ``fn(theta: torch.Tensor) -> scalar tensor`` for :func:`gradlab.check`.
 
