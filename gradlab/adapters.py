@@ -74,9 +74,11 @@ def from_torch(
 
     Examples
     --------
-    >>> import numpy as np, gradlab as gl                        # doctest: +SKIP
-    >>> f, g = gl.adapters.from_torch(lambda t: (t.sin() ** 2).sum(), "float32")
-    >>> gl.check(f, g, theta=np.ones(4)).passed
+    Needs PyTorch, so not run as a doctest (tests/test_adapters.py runs it):
+
+    >>> import numpy as np, gradlab as gl  # doctest: +SKIP
+    >>> f, g = gl.adapters.from_torch(lambda t: (t.sin() ** 2).sum(), "float32")  # doctest: +SKIP
+    >>> gl.check(f, g, theta=np.ones(4)).passed  # doctest: +SKIP
     True
     """
     fmt = fmts.get(format)
