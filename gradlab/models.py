@@ -18,7 +18,9 @@ import numpy as np
 
 from gradlab.schemes import Scheme
 
-__all__ = ["model_round", "model_trunc", "optimal_step_bound", "predicted_minimum"]
+__all__ = [
+    "model_round", "model_trunc", "optimal_step_bound", "predicted_error", "predicted_minimum",
+]
 
 
 def model_trunc(scheme: Scheme, h: float, derivative: float | None) -> float:
@@ -115,3 +117,17 @@ def predicted_minimum(
     h = (b / (q * a)) ** (1 / (2 * q + 2))
     err = math.sqrt(a * h ** (2 * q) + b / h**2)
     return h, err / (2 * gnorm), "minimum"
+
+
+def predicted_error(
+    scheme: Scheme, derivatives: np.ndarray, sigma: float, grad: np.ndarray, h: float
+) -> float:
+    """The modelled ``||e(h)|| / (2 ||g||)`` at one step for all coordinates (the model of
+    :func:`predicted_minimum`, evaluated at ``h`` rather than at its minimum)."""
+    d = np.asarray(derivatives, dtype=np.float64)
+    gnorm = float(np.linalg.norm(np.asarray(grad, dtype=np.float64)))
+    if gnorm == 0 or not np.isfinite(sigma):
+        return math.inf
+    a = float(scheme.leading) ** 2 * float(np.sum(d * d))
+    b = d.size * (sigma * scheme.weight_norm) ** 2
+    return math.sqrt(a * h ** (2 * scheme.order) + b / h**2) / (2 * gnorm)

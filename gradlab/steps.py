@@ -21,7 +21,7 @@ import pandas as pd
 
 from gradlab import formats as fmts
 from gradlab import schemes as schs
-from gradlab.models import predicted_minimum
+from gradlab.models import predicted_error, predicted_minimum
 from gradlab.namespaces import namespace_for
 from gradlab.noise import ecnoise
 from gradlab.objective import Objective, evaluate, fp_events
@@ -236,13 +236,14 @@ def _noise(cf: CoordinateFunction, n_lines: int, nf: int, seed: int) -> float:
 
 
 def _pilot_derivatives(
-    cf: CoordinateFunction, order: int, rel: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    cf: CoordinateFunction, order: int, rel: float, sigma: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The ``order``-th diagonal derivative and the gradient, per coordinate, from one
     symmetric pilot stencil theta_i + k s_i (k = -K..K), s_i = rel max(|theta_i|, 1).
 
-    Returns (derivative, gradient, finite) where ``finite`` marks coordinates whose
-    pilot values were all finite.
+    Returns (derivative, gradient, finite, resolution): ``finite`` marks coordinates
+    whose pilot values were all finite, ``resolution`` is the standard deviation the
+    noise ``sigma`` of J alone gives the derivative estimate.
     """
     k_max = order // 2 + 1
     ks = tuple(range(-k_max, k_max + 1))
@@ -256,7 +257,8 @@ def _pilot_derivatives(
     v = np.where(np.isfinite(vals), vals, 0.0)
     wd = np.array([float(w) for w in schs.fd_weights(ks, order)])
     wg = np.array([float(w) for w in schs.fd_weights(ks, 1)])
-    return (v @ wd) / s**order, (v @ wg) / s, finite
+    resolution = sigma * float(np.linalg.norm(wd)) / s**order
+    return (v @ wd) / s**order, (v @ wg) / s, finite, resolution
 
 
 def optimal_step(
@@ -313,16 +315,23 @@ def optimal_step(
         sigma = cf.fmt.u * max(abs(cf.center()), np.finfo(float).tiny)  # one rounding of J
     # pilot spacing: where a (q+1)-th difference's rounding is ~ its truncation for unit derivatives
     rel = (sigma / max(abs(cf.center()), 1e-300) if noise_found else cf.fmt.u) ** (1 / (q + 3))
-    deriv, grad, finite = _pilot_derivatives(cf, q + 1, min(rel, 0.1))
+    deriv, grad, finite, resolution = _pilot_derivatives(cf, q + 1, min(rel, 0.1), sigma)
+    # a derivative within three noise deviations of zero is not measured: truncation is
+    # not detected along that coordinate (a quadratic's third derivative, a dead unit)
+    detected = finite & (np.abs(deriv) > 3 * resolution)
+    deriv = np.where(detected, deriv, 0.0)
     c = float(sch.leading)
     w = sch.weight_norm
     status = np.zeros(cf.n, dtype=int)
     status[~finite] = 4
     h_g, e_g, _ = predicted_minimum(sch, deriv[finite], sigma, cf.fmt.u, grad[finite])
+    if not detected.any():  # no truncation anywhere: pure rounding, the largest step is best
+        h_g = math.inf
     cap = float(np.max(np.maximum(np.abs(cf.theta.astype(np.float64)), 1.0)))
     if not np.isfinite(h_g) or h_g <= 0:
         h_g = cap
     h_g = min(h_g, cap)
+    e_g = predicted_error(sch, deriv[finite], sigma, grad[finite], h_g)
     with np.errstate(divide="ignore"):
         h = (sigma * w / (math.sqrt(q) * np.abs(c * deriv))) ** (1 / (q + 1))
     # no measurable truncation along a coordinate: the whole gradient's step serves it
