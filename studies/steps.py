@@ -8,6 +8,7 @@ Declares the grid and writes tables, a figure and the numbers its paper quotes.
 from __future__ import annotations
 
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,11 @@ def _score(obj: Objective, fmt: str, grad: np.ndarray, orcs: dict[str, Any]) -> 
             except ValueError as exc:  # a rule that does not serve this scheme says so
                 rows.append(_row(obj, fmt, scheme, name, "rule", None, None, grad, orc, str(exc)))
                 continue
+            bad = ~(np.isfinite(res.h) & (res.h > 0))
+            if res.approx is None and bad.any():  # recorded as the rule's failure
+                rows.append(_row(obj, fmt, scheme, name, "rule", res, None, grad, orc,
+                                 f"no usable step for {int(bad.sum())} coordinates"))
+                continue
             approx = res.approx if res.approx is not None else fd_gradient(obj, fmt, scheme, res.h)
             rows.append(_row(obj, fmt, scheme, name, "rule", res, approx, grad, orc))
     for name, peer in PEERS.items():
@@ -137,6 +143,11 @@ def _numbers(table: pd.DataFrame) -> pd.DataFrame:
         lines.append(f"| {r.rule} | {r.format} | {sci(r.median_ratio)} | {sci(100 * r.within2, 3)}% "
                      f"| {r.failed} | {sci(r.nfev)} |")
     out["rules_table"] = "\n".join(lines)
+    for r in summary.itertuples():  # per rule and format, for the prose
+        key = re.sub(r"[^A-Za-z0-9]", "_", f"{r.rule}_{r.format}")
+        out[f"med_{key}"] = sci(r.median_ratio)
+        out[f"within_{key}"] = sci(100 * r.within2, 3)
+        out[f"nfev_{key}"] = sci(r.nfev)
     return pd.DataFrame({"name": list(out), "text": list(out.values())})
 
 

@@ -1,0 +1,28 @@
+"""The steps study: every rule and peer scored against the oracle, peers present when installed."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from gradlab.cli import studies_dir
+from gradlab.peers import PEERS
+from gradlab.step_rules import RULES
+from gradlab.tables import read_table
+
+
+def test_steps_study_rows(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("steps_study", studies_dir() / "steps.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert len(module.benchmark_set()) >= 12
+    module.run(tmp_path, quick=True, progress=False, formats=["float64"])
+    table = read_table(tmp_path / "tables" / "rules")
+    assert set(RULES) | set(PEERS) | {"optimal_step", "optimal_step_global"} <= set(table.rule)
+    assert set(table[table.kind == "peer"].rule) == set(PEERS)  # one row set per installed peer
+    ok = table[table.error == ""]
+    assert np.isfinite(ok.e_oracle).all() and (ok.nfev >= 0).all()
+    pred = ok[ok.rule == "optimal_step_global"]
+    assert np.median(pred.log2_h_vs_oracle_global) <= 1
+    numbers = read_table(tmp_path / "tables" / "numbers")
+    assert {"rules_table", "pred_within2_pct", "pred_median_log2"} <= set(numbers.name)
