@@ -14,8 +14,9 @@ For each coordinate (``mode="full"``) or random direction (``mode="directional"`
 * a row whose stencil crosses a non-differentiable point (ReLU, abs, max) is a
   kink: reported, and not counted as a failure unless ``kinks="fail"``. For a
   gradlab Objective kinks are found exactly from the branches the format's
-  evaluation took; for a plain callable, by the consistency of the FD quotient at
-  h and h/2.
+  evaluation took; for a plain callable, by the FD quotient at h, h/2 and h/4
+  failing to converge at the smooth rate 2**q while both differences stand above
+  the rounding noise.
 """
 
 from __future__ import annotations
@@ -288,8 +289,12 @@ def check(
     error = np.abs(approx - expected_rows)
     if isinstance(f, Objective):
         kink = _kinks_objective(f, theta_f, fmt, sch, h, dirs)
-    else:  # the quotient does not converge as a smooth function's would
-        kink = observed > 2 * (z * rounding * math.sqrt(5) / (1 - 2.0**-q) + 2 * trunc)
+    else:  # the quotient does not converge at the smooth rate: D(h) - D(h/2) ~ 2**q (D(h/2) - D(h/4))
+        quarter, _ = _fd(cf, sch, h / 4, dirs)
+        d1, d2 = np.abs(approx - half), np.abs(half - quarter)
+        noise = z * sigma * w / h
+        kink = ((d1 > noise * math.sqrt(5)) & (d2 > noise * math.sqrt(20))
+                & (d1 < 2.0 ** (q - 1) * d2))
     nfev = cf.nfev + pred.nfev
     finite = np.isfinite(approx)
     ok = (error <= bound) & finite

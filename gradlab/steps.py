@@ -257,7 +257,7 @@ def _pilot_derivatives(
     v = np.where(np.isfinite(vals), vals, 0.0)
     wd = np.array([float(w) for w in schs.fd_weights(ks, order)])
     wg = np.array([float(w) for w in schs.fd_weights(ks, 1)])
-    resolution = sigma * float(np.linalg.norm(wd)) / s**order
+    resolution = sigma * float(np.linalg.norm(wd)) / s**order  # per coordinate (s varies)
     return (v @ wd) / s**order, (v @ wg) / s, finite, resolution
 
 
@@ -275,7 +275,8 @@ def optimal_step(
 
     Cost: ECnoise on ``n_lines`` lines of ``nf`` points for the noise level of J,
     and one symmetric pilot stencil per coordinate (``2 K + 1`` points, K =
-    (q+1)//2 + 1) for the (q+1)-th derivative that sets the truncation. With them
+    (q+1)//2 + 1) for the (q+1)-th derivative that sets the truncation, plus a
+    second, 8 times wider, where the first cannot resolve the derivative from noise. With them
     the model of :func:`gradlab.models.predicted_minimum` gives the per-coordinate
     step ``(sigma w / (sqrt(q) |C d_i|))**(1/(q+1))`` and the one step minimising
     the predicted error norm of the whole gradient.
@@ -298,7 +299,7 @@ def optimal_step(
     >>> import gradlab as gl
     >>> res = gl.optimal_step(gl.objectives.seed_net(stable=True), format="float64")
     >>> 1e-6 < res.h_global < 1e-4, res.nfev
-    (True, 254)
+    (True, 489)
     """
     sch = schs.get(scheme)
     if sch.complex_step:
@@ -315,17 +316,29 @@ def optimal_step(
         sigma = cf.fmt.u * max(abs(cf.center()), np.finfo(float).tiny)  # one rounding of J
     # pilot spacing: where a (q+1)-th difference's rounding is ~ its truncation for unit derivatives
     rel = (sigma / max(abs(cf.center()), 1e-300) if noise_found else cf.fmt.u) ** (1 / (q + 3))
-    deriv, grad, finite, resolution = _pilot_derivatives(cf, q + 1, min(rel, 0.1), sigma)
+    rel = min(rel, 0.1)
+    deriv, grad, finite, resolution = _pilot_derivatives(cf, q + 1, rel, sigma)
     # a derivative within three noise deviations of zero is not measured: truncation is
-    # not detected along that coordinate (a quadratic's third derivative, a dead unit)
+    # not detected along that coordinate (a quadratic's third derivative, a dead unit).
+    # A wider pilot (8x, once) resolves smaller derivatives; where it still cannot, the
+    # estimate's resolution bounds the derivative and the step is chosen for that bound.
     detected = finite & (np.abs(deriv) > 3 * resolution)
-    deriv = np.where(detected, deriv, 0.0)
+    if (~detected & finite).any() and rel < 0.1:
+        d_w, _, f_w, r_w = _pilot_derivatives(cf, q + 1, min(8 * rel, 0.5), sigma)
+        use = ~detected & finite & f_w
+        deriv = np.where(use, d_w, deriv)
+        resolution = np.where(use, r_w, resolution)
+        detected = finite & (np.abs(deriv) > 3 * resolution)
+    deriv = np.where(detected, deriv, 3 * resolution)
     c = float(sch.leading)
     w = sch.weight_norm
     status = np.zeros(cf.n, dtype=int)
     status[~finite] = 4
-    h_g, e_g, _ = predicted_minimum(sch, deriv[finite], sigma, cf.fmt.u, grad[finite])
-    if not detected.any():  # no truncation anywhere: pure rounding, the largest step is best
+    # the global step from the measured derivatives; with none measured anywhere the
+    # gradient is in the pure rounding regime, where the largest step is best
+    if detected.any():
+        h_g, e_g, _ = predicted_minimum(sch, deriv[detected], sigma, cf.fmt.u, grad[detected])
+    else:
         h_g = math.inf
     cap = float(np.max(np.maximum(np.abs(cf.theta.astype(np.float64)), 1.0)))
     if not np.isfinite(h_g) or h_g <= 0:
@@ -337,7 +350,7 @@ def optimal_step(
     # no measurable truncation along a coordinate: the whole gradient's step serves it
     flat = ~np.isfinite(h) | (h > cap) | ~finite
     h = np.where(flat, h_g, h)
-    status[flat & finite] = 5
+    status[(flat | ~detected) & finite] = 5
     # a step far above the global one rests on a (q+1)-th derivative estimated near zero,
     # where the terms the model omits take over: keep within a factor 4 of the global step
     h = np.minimum(h, 4 * h_g)
