@@ -10,13 +10,17 @@ with J evaluated in the format:
   epsilon 1.49e-8, on float64 points rounded into the format), with the threshold
   commonly used with it, an absolute 2-norm below 1e-5.
 
-PyTorch's ``gradcheck`` and JAX's ``check_grads`` are not wrapped yet.
+* ``torch_gradcheck`` when PyTorch is installed: :func:`torch.autograd.gradcheck`
+  at its defaults (eps 1e-6, atol 1e-5, rtol 1e-3) on a ``torch.autograd.Function``
+  whose forward evaluates J in the format's torch dtype and whose backward returns
+  the gradient under test.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.optimize
@@ -78,12 +82,53 @@ def _scipy_check_grad(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerd
                           1e-5, cf.nfev, undecided=not np.isfinite(err))
 
 
+def _torch_gradcheck(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdict:
+    import warnings
+
+    import torch
+
+    from gradlab.adapters import _to_numpy, _to_torch, _torch_dtype
+
+    f = fmts.get(fmt)
+    cf = CoordinateFunction(obj, obj.theta0, f)
+    dtype = _torch_dtype(f)
+    g_t = _to_torch(fmts.round_array(grad, f), f)
+
+    class _J(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, t: Any) -> Any:
+            value = cf.rows(_to_numpy(t, f)[None, :])[0]
+            return _to_torch(fmts.round_array(np.array([value]), f), f)[0]
+
+        @staticmethod
+        def backward(ctx: Any, grad_out: Any) -> Any:
+            return grad_out * g_t
+
+    x = _to_torch(cf.theta, f).requires_grad_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gradcheck warns for every dtype but float64
+        try:
+            ok = bool(torch.autograd.gradcheck(_J.apply, (x,), raise_exception=False))
+        except RuntimeError:
+            ok = False
+    assert x.dtype == dtype
+    return CheckerVerdict("torch_gradcheck", ok, 0.0 if ok else 1.0, 0.5, cf.nfev)  # pass/fail only
+
+
 CHECKERS: dict[str, Callable[[Objective, np.ndarray, str], CheckerVerdict]] = {
     "gradlab": _gradlab,
     "gradlab_directional": lambda o, g, f: _gradlab(o, g, f, "directional"),
     "exercise": _exercise,
     "scipy_check_grad": _scipy_check_grad,
 }
+
+
+try:  # PyTorch is optional
+    import torch as _torch  # noqa: F401
+
+    CHECKERS["torch_gradcheck"] = _torch_gradcheck
+except ImportError:  # pragma: no cover - depends on the machine
+    pass
 
 
 def available_checkers() -> list[str]:

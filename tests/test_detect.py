@@ -61,3 +61,11 @@ def test_detect_study_tables(tmp_path: Path) -> None:
     assert (g.n_false_alarms == 0).all()
     assert {"false_alarm", "miss_above_floor", "n_undecided"} <= set(rates.columns)
     assert (tmp_path / "figures" / "detection.png").exists()
+
+
+def test_torch_gradcheck_row_when_installed() -> None:
+    pytest.importorskip("torch")
+    obj = gl.objectives.seed_net(stable=True)
+    good = np.array([float(v) for v in gl.exact(obj, digits=20, orders=()).grad])
+    assert CHECKERS["torch_gradcheck"](obj, good, "float64").passed
+    assert not CHECKERS["torch_gradcheck"](obj, inject(obj, "sign_flip"), "float64").passed
