@@ -5,7 +5,8 @@ plain callables :func:`gradlab.check` takes: J on a numpy array of the format's
 dtype (evaluated by PyTorch in the matching dtype, nothing upcast) and the
 gradient PyTorch's autograd (or the user's custom backward) returns. PyTorch is an
 optional dependency (``pip install gradlab[torch]``); the adapter imports it lazily.
-JAX is not adapted yet.
+:func:`from_jax` does the same for JAX (``pip install gradlab[jax]``), with
+``jax.grad`` (or the user's ``custom_vjp``) as the gradient checked.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from gradlab import formats as fmts
 
-__all__ = ["from_torch"]
+__all__ = ["from_jax", "from_torch"]
 
 
 def _torch() -> Any:
@@ -99,5 +100,51 @@ def from_torch(
         y = fn(t)
         (g,) = torch.autograd.grad(y, t)
         return _to_numpy(g, fmt)
+
+    return f, grad
+
+
+def _jax() -> Any:
+    try:
+        import jax
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        raise ImportError("from_jax needs JAX: pip install 'gradlab[jax]'") from exc
+    return jax
+
+
+def from_jax(
+    fn: Callable[[Any], Any], format: fmts.Format | str = "float32"
+) -> tuple[Callable[[np.ndarray], Any], Callable[[np.ndarray], np.ndarray]]:
+    """Wrap a JAX function ``fn(theta) -> scalar`` and its ``jax.grad`` for :func:`gradlab.check`.
+
+    JAX computes in float32 unless 64-bit mode is on; for ``format="float64"`` this
+    raises unless ``jax.config.update("jax_enable_x64", True)`` was set (gradlab does
+    not change JAX's global configuration).
+
+    Returns
+    -------
+    f, grad : callables on numpy arrays of the format's dtype, keeping that dtype.
+    """
+    jax = _jax()
+    jnp = jax.numpy
+    fmt = fmts.get(format)
+    if fmt.name not in ("float64", "float32", "float16", "bfloat16"):
+        raise ValueError(f"format {fmt.name} has no JAX dtype")
+    if fmt.name == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("format float64 needs jax.config.update('jax_enable_x64', True)")
+    assert fmt.dtype is not None
+    dtype = fmt.dtype
+    grad_fn = jax.grad(fn)
+
+    def f(x: np.ndarray) -> Any:
+        y = fn(jnp.asarray(np.asarray(x, dtype=dtype)))
+        if y.dtype != dtype:
+            raise TypeError(f"fn returned {y.dtype} for a {dtype} input: it upcasts")
+        if y.size != 1:
+            raise ValueError(f"fn must return a scalar, got shape {tuple(y.shape)}")
+        return np.asarray(y).reshape(())[()]
+
+    def grad(x: np.ndarray) -> np.ndarray:
+        return np.asarray(grad_fn(jnp.asarray(np.asarray(x, dtype=dtype))))
 
     return f, grad

@@ -36,3 +36,4 @@ def test_upcasting_torch_function_is_rejected() -> None:
     f, _ = from_torch(lambda t: t.double().sum(), "float32")
     with pytest.raises(TypeError, match="upcasts"):
         f(np.ones(3, dtype=np.float32))
+

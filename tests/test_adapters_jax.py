@@ -1,0 +1,26 @@
+"""The JAX adapter: correct and wrong VJPs in low precision (needs JAX)."""
+
+import numpy as np
+import pytest
+
+import gradlab as gl
+
+
+@pytest.mark.parametrize("fmt", ["float32", "float16", "bfloat16"])
+def test_jax_gradients_checked_in_their_dtype(fmt: str) -> None:
+    jax = pytest.importorskip("jax")
+    from gradlab.adapters import from_jax
+
+    theta = np.linspace(0.3, 1.2, 5)
+    f, g = from_jax(lambda t: jax.numpy.sum(jax.numpy.sin(t) ** 2), fmt)
+    res = gl.check(f, g, theta=theta, format=fmt)
+    assert res.passed and res.upcasts == 0
+
+    @jax.custom_vjp
+    def wrong(t):  # type: ignore[no-untyped-def]
+        return jax.numpy.sum(jax.numpy.sin(t) ** 2)
+
+    wrong.defvjp(lambda t: (wrong(t), t),
+                 lambda t, go: (go * 3 * jax.numpy.sin(t) * jax.numpy.cos(t),))  # 1.5x too big
+    fb, gb = from_jax(wrong, fmt)
+    assert not gl.check(fb, gb, theta=theta, format=fmt).passed
