@@ -130,7 +130,7 @@ def from_jax(
     fmt = fmts.get(format)
     if fmt.name not in ("float64", "float32", "float16", "bfloat16"):
         raise ValueError(f"format {fmt.name} has no JAX dtype")
-    if fmt.name == "float64" and not jax.config.jax_enable_x64:
+    if fmt.name == "float64" and not jax.config.read("jax_enable_x64"):
         raise ValueError("format float64 needs jax.config.update('jax_enable_x64', True)")
     assert fmt.dtype is not None
     dtype = fmt.dtype

@@ -13,7 +13,11 @@ with J evaluated in the format:
 * ``torch_gradcheck`` when PyTorch is installed: :func:`torch.autograd.gradcheck`
   at its defaults (eps 1e-6, atol 1e-5, rtol 1e-3) on a ``torch.autograd.Function``
   whose forward evaluates J in the format's torch dtype and whose backward returns
-  the gradient under test.
+  the gradient under test;
+* ``jax_check_grads`` when JAX is installed: ``jax.test_util.check_grads`` at its
+  defaults (order 1, reverse mode) on a ``custom_vjp`` function returning the
+  gradient under test. JAX runs float64 only in its 64-bit mode, which gradlab does
+  not switch on: there the row is "could not check".
 """
 
 from __future__ import annotations
@@ -115,6 +119,34 @@ def _torch_gradcheck(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdi
     return CheckerVerdict("torch_gradcheck", ok, 0.0 if ok else 1.0, 0.5, cf.nfev)  # pass/fail only
 
 
+def _jax_check_grads(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdict:
+    import jax
+    from jax.test_util import check_grads
+
+    f = fmts.get(fmt)
+    cf = CoordinateFunction(obj, obj.theta0, f)
+    if f.name == "float64" and not jax.config.read("jax_enable_x64"):
+        return CheckerVerdict("jax_check_grads", False, np.inf, 0.5, 0, undecided=True)
+    assert f.dtype is not None
+    dtype = f.dtype
+    g = jax.numpy.asarray(fmts.round_array(grad, f))
+
+    def value(t: Any) -> Any:
+        return np.asarray(cf.rows(np.asarray(t, dtype=dtype)[None, :])[0], dtype=dtype)
+
+    @jax.custom_vjp
+    def j(t: Any) -> Any:
+        return jax.pure_callback(value, jax.ShapeDtypeStruct((), dtype), t)
+
+    j.defvjp(lambda t: (j(t), None), lambda _, go: (go * g,))
+    try:
+        check_grads(j, (jax.numpy.asarray(cf.theta),), order=1, modes=("rev",))
+        ok = True
+    except AssertionError:
+        ok = False
+    return CheckerVerdict("jax_check_grads", ok, 0.0 if ok else 1.0, 0.5, cf.nfev)
+
+
 CHECKERS: dict[str, Callable[[Objective, np.ndarray, str], CheckerVerdict]] = {
     "gradlab": _gradlab,
     "gradlab_directional": lambda o, g, f: _gradlab(o, g, f, "directional"),
@@ -127,6 +159,14 @@ try:  # PyTorch is optional
     import torch as _torch  # noqa: F401
 
     CHECKERS["torch_gradcheck"] = _torch_gradcheck
+except ImportError:  # pragma: no cover - depends on the machine
+    pass
+
+
+try:  # JAX is optional
+    import jax as _jax  # noqa: F401
+
+    CHECKERS["jax_check_grads"] = _jax_check_grads
 except ImportError:  # pragma: no cover - depends on the machine
     pass
 

@@ -24,3 +24,15 @@ def test_jax_gradients_checked_in_their_dtype(fmt: str) -> None:
                  lambda t, go: (go * 3 * jax.numpy.sin(t) * jax.numpy.cos(t),))  # 1.5x too big
     fb, gb = from_jax(wrong, fmt)
     assert not gl.check(fb, gb, theta=theta, format=fmt).passed
+
+
+def test_jax_check_grads_row() -> None:
+    pytest.importorskip("jax")
+    from gradlab.bugs import inject
+    from gradlab.checkers import CHECKERS
+
+    obj = gl.objectives.seed_net(stable=True)
+    good = np.array([float(v) for v in gl.exact(obj, "float32", digits=20, orders=()).grad])
+    assert CHECKERS["jax_check_grads"](obj, good, "float32").passed
+    assert not CHECKERS["jax_check_grads"](obj, inject(obj, "sign_flip", "float32"), "float32").passed
+    assert CHECKERS["jax_check_grads"](obj, good, "float64").undecided  # no 64-bit mode
