@@ -83,6 +83,7 @@ def _rates(table: pd.DataFrame) -> pd.DataFrame:
     out = []
     for (checker, fmt), g in table.groupby(["checker", "format"]):
         undecided = g[g.undecided]
+        nfev = float(g.nfev.median())
         g = g[~g.undecided]
         correct = g[g.bug == "none"]
         bugs = g[g.bug != "none"]
@@ -94,7 +95,7 @@ def _rates(table: pd.DataFrame) -> pd.DataFrame:
             "n_bugs": len(bugs), "n_missed": int(bugs.passed.sum()),
             "false_alarm": float((~correct.passed).mean()) if len(correct) else 0.0,
             "miss_above_floor": float(above.passed.mean()) if len(above) else 0.0,
-            "median_nfev": float(g.nfev.median()),
+            "median_nfev": nfev,
         })
     return pd.DataFrame(out)
 
