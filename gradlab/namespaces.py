@@ -25,6 +25,7 @@ on different sides of a non-differentiable point (a kink).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,7 +54,7 @@ __all__ = ["MPNamespace", "Namespace", "NumpyNamespace", "namespace_for"]
 _UNARY = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sqrt")
 
 
-class Namespace:
+class Namespace(ABC):
     """Operations shared by both backends; subclasses provide the arithmetic."""
 
     batch_ndim: int
@@ -184,30 +185,37 @@ class Namespace:
         return self._apply("sqrt", x)
 
     # -- declared here, provided by each backend ----------------------------------
-    def asarray(self, x: Any) -> np.ndarray:  # pragma: no cover - overridden
+    @abstractmethod
+    def asarray(self, x: Any) -> np.ndarray:
         """Data or constants, rounded to the format, with the batch axes."""
-        raise NotImplementedError
+        ...
 
-    def from_values(self, values: np.ndarray) -> np.ndarray:  # pragma: no cover
+    @abstractmethod
+    def from_values(self, values: np.ndarray) -> np.ndarray:
         """Values that are already numbers of the namespace, as its array type."""
-        raise NotImplementedError
+        ...
 
-    def max(self, x: np.ndarray, axis: int | Sequence[int] | None = None) -> np.ndarray:  # pragma: no cover
+    @abstractmethod
+    def max(self, x: np.ndarray, axis: int | Sequence[int] | None = None) -> np.ndarray:
         """Maximum of the real parts over logical axes, kept as dimensions."""
-        raise NotImplementedError
+        ...
 
     # -- backend hooks ---------------------------------------------------------
-    def _apply(self, fname: str, x: Any) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def _apply(self, fname: str, x: Any) -> Any:
+        ...
 
-    def _check(self, x: Any, op: str) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def _check(self, x: Any, op: str) -> None:
+        ...
 
-    def _matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ...
 
-    def _where(self, c: np.ndarray, a: Any, b: Any) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _where(self, c: np.ndarray, a: Any, b: Any) -> np.ndarray:
+        ...
 
     def _gt(self, a: Any, b: Any) -> np.ndarray:
         return np.asarray(a > b, dtype=bool)
@@ -215,19 +223,23 @@ class Namespace:
     def _ge(self, a: Any, b: Any) -> np.ndarray:
         return np.asarray(a >= b, dtype=bool)
 
-    def _zero_like(self, x: np.ndarray) -> Any:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _zero_like(self, x: np.ndarray) -> Any:
+        ...
 
-    def real(self, x: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def real(self, x: Any) -> Any:
+        ...
 
+    @abstractmethod
     def sum(
         self, x: np.ndarray, axis: int | Sequence[int] | None = None, keepdims: bool = False
-    ) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+    ) -> np.ndarray:
+        ...
 
-    def logaddexp(self, a: Any, b: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def logaddexp(self, a: Any, b: Any) -> Any:
+        ...
 
     def branch_signature(self) -> list[bytes]:
         """One bytes key per evaluated point: which branches it took."""
