@@ -43,7 +43,8 @@ def test_peer_checkers_at_their_defaults() -> None:
     obj = gl.objectives.seed_net()
     good = np.array([float(v) for v in gl.exact(obj, digits=20, orders=()).grad])
     for name, checker in CHECKERS.items():
-        assert checker(obj, good, "float64").passed, name
+        verdict = checker(obj, good, "float64")
+        assert verdict.passed or verdict.undecided, name  # JAX without x64 cannot check float64
     # in float32 the exercise's rule and scipy's check fail a correct gradient; gradlab does not
     g32 = np.array([float(v) for v in gl.exact(obj, "float32", digits=20, orders=()).grad])
     verdicts = {name: checker(obj, g32, "float32") for name, checker in CHECKERS.items()}
