@@ -48,7 +48,11 @@ class CheckResult:
     Attributes
     ----------
     passed : bool
-        No row failed (kinks excluded unless ``kinks="fail"``).
+        No row failed (kinks excluded unless ``kinks="fail"``), and the check was
+        decided.
+    decided : bool
+        At least one row had a finite FD quotient and no kink. When every row is a
+        kink or non-finite, nothing was checked: not passed, but no evidence of a bug.
     report : pandas.DataFrame
         One row per coordinate (``coord``) or direction (``direction``): approx,
         expected, error, bound, ok, kink, h, status (ok, fail, kink, or nonfinite:
@@ -78,6 +82,7 @@ class CheckResult:
     passed: bool
     report: pd.DataFrame
     mode: str
+    decided: bool
     format: str
     scheme: str
     h: np.ndarray
@@ -99,6 +104,8 @@ class CheckResult:
         parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         note = ("; J is not finite on some stencils in this format" if "nonfinite" in counts
                 else "")
+        if not self.decided:
+            head, note = "UNDECIDED", note + "; no row free of kinks and overflow: nothing checked"
         return (f"gradient check in {self.format} ({self.scheme}, {self.mode}): {head} "
                 f"({parts}){note}; {self.nfev} evaluations of J, {self.ngev} of the gradient")
 
@@ -310,8 +317,10 @@ def check(
         power = (f"detects with probability 0.95 a gradient error e with ||e|| >= "
                  f"{b / (math.sqrt(2) * float(erfinv(miss))):.3g} (v.e ~ N(0, ||e||^2) for "
                  f"Rademacher v, {n_directions} directions)")
+    decided = bool((finite & ~kink).any())  # at least one row is evidence either way
     return CheckResult(
-        passed=bool(ok.all()), report=report, mode=mode, format=fmt.name, scheme=sch.name,
+        passed=bool(ok.all()) and decided, decided=decided, report=report, mode=mode,
+        format=fmt.name, scheme=sch.name,
         h=h, step_reason=reason, noise=float(sigma), grad_noise=g_noise,
         kinks=np.flatnonzero(kink).tolist(), nfev=nfev, ngev=ngev, z=float(z),
         false_alarm=false_alarm, power=power, upcasts=cf.upcasts,

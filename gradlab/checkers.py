@@ -56,7 +56,7 @@ class CheckerVerdict:
 
 def _gradlab(obj: Objective, grad: np.ndarray, fmt: str, mode: str = "full") -> CheckerVerdict:
     res = check(obj, grad=grad, format=fmt, mode=mode)
-    nonfinite = bool((res.report.status == "nonfinite").any())
+    nonfinite = bool((res.report.status == "nonfinite").any()) or not res.decided
     with np.errstate(invalid="ignore"):
         worst = float(np.nanmax(res.report.error / res.report.bound)) if not nonfinite else np.inf
     return CheckerVerdict(f"gradlab{'' if mode == 'full' else '_directional'}", res.passed, worst,

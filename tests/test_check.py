@@ -86,3 +86,9 @@ def test_function_returning_an_array_is_rejected() -> None:
     with pytest.raises(ValueError, match="scalar"):
         gl.check(gl.Objective(lambda t, xp: xp.exp(t), np.ones(3), name="vector"),
                  grad=np.ones(3))
+
+
+def test_all_kinks_is_undecided_not_passed() -> None:
+    res = gl.check(gl.objectives.seed_net(), format="float16", mode="directional")
+    assert (res.report.status == "kink").all()  # every direction crosses a ReLU kink here
+    assert not res.decided and not res.passed and "UNDECIDED" in str(res)
