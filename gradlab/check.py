@@ -51,12 +51,15 @@ class CheckResult:
         No row failed (kinks excluded unless ``kinks="fail"``), and the check was
         decided.
     decided : bool
-        At least one row had a finite FD quotient and no kink. When every row is a
-        kink or non-finite, nothing was checked: not passed, but no evidence of a bug.
+        At least one row is evidence: it failed, or it passed with a tolerance below
+        |expected|. When every row is a kink, non-finite or unresolved, nothing was
+        checked: not passed, but no evidence of a bug either.
     report : pandas.DataFrame
         One row per coordinate (``coord``) or direction (``direction``): approx,
-        expected, error, bound, ok, kink, h, status (ok, fail, kink, or nonfinite:
-        J was not finite on the stencil even after shrinking the step four times).
+        expected, error, bound, ok, kink, h, status: ok, fail, kink, nonfinite (J
+        was not finite on the stencil even after shrinking the step four times) or
+        unresolved (the tolerance exceeds |expected|: the format cannot resolve this
+        component, so passing it is no evidence).
     h : ndarray
         The step(s) used.
     step_reason : str
@@ -105,7 +108,7 @@ class CheckResult:
         note = ("; J is not finite on some stencils in this format" if "nonfinite" in counts
                 else "")
         if not self.decided:
-            head, note = "UNDECIDED", note + "; no row free of kinks and overflow: nothing checked"
+            head, note = "UNDECIDED", note + "; no row resolved in this format: nothing checked"
         return (f"gradient check in {self.format} ({self.scheme}, {self.mode}): {head} "
                 f"({parts}){note}; {self.nfev} evaluations of J, {self.ngev} of the gradient")
 
@@ -243,8 +246,9 @@ def check(
     ngev += n_g
     c, q, w = float(sch.leading), sch.order, sch.weight_norm
 
+    spacing = np.abs(np.spacing(theta_f)).astype(np.float64)  # the format's ulp at theta
     if mode == "full":
-        h = pred.h
+        h = np.maximum(pred.h, 4 * spacing)  # a step below the spacing would not move theta_i
         rows_kind = "coord"
         dirs = None
         approx, _ = _fd(cf, sch, h, None)
@@ -306,7 +310,10 @@ def check(
     finite = np.isfinite(approx)
     ok = (error <= bound) & finite
     ok = ok | (kink & finite) if kinks == "ignore" else ok & ~kink
-    status = np.where(~finite, "nonfinite", np.where(kink, "kink", np.where(ok, "ok", "fail")))
+    # a row whose tolerance exceeds the gradient's own size could not see even a 100% error
+    unresolved = finite & ~kink & ok & (bound >= np.abs(expected_rows))
+    status = np.where(~finite, "nonfinite", np.where(kink, "kink", np.where(
+        ~ok, "fail", np.where(unresolved, "unresolved", "ok"))))
     report = pd.DataFrame({rows_kind: np.arange(n_rows), "approx": approx, "expected": expected_rows,
                            "error": error, "bound": bound, "ok": ok, "kink": kink, "h": h,
                            "status": status})
@@ -317,7 +324,8 @@ def check(
         power = (f"detects with probability 0.95 a gradient error e with ||e|| >= "
                  f"{b / (math.sqrt(2) * float(erfinv(miss))):.3g} (v.e ~ N(0, ||e||^2) for "
                  f"Rademacher v, {n_directions} directions)")
-    decided = bool((finite & ~kink).any())  # at least one row is evidence either way
+    # evidence either way: a failed row, or a row that passed with a resolving tolerance
+    decided = bool((~ok & finite).any() or (status == "ok").any())
     return CheckResult(
         passed=bool(ok.all()) and decided, decided=decided, report=report, mode=mode,
         format=fmt.name, scheme=sch.name,
