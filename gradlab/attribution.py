@@ -32,7 +32,7 @@ import pandas as pd
 
 from gradlab import formats as fmts
 from gradlab.namespaces import MPNamespace
-from gradlab.noise import _line_points, noise_level
+from gradlab.noise import line_points, noise_level
 from gradlab.objective import Objective, evaluate
 
 __all__ = ["AttributionResult", "attribute_noise"]
@@ -193,7 +193,7 @@ def attribute_noise(
     theta = [fmt.round(t) for t in obj.theta0]
     rng = np.random.default_rng(seed)
     rel = float(np.sqrt(fmt.u))
-    blocks = [_line_points(theta, fmt, nf, rel, rng.choice([-1, 1], size=obj.n_params))[0]
+    blocks = [line_points(theta, fmt, nf, rel, rng.choice([-1, 1], size=obj.n_params))[0]
               for _ in range(n_lines)]
     points = np.concatenate(blocks, axis=0)
     prec = 2 * fmt.p + 96

@@ -223,10 +223,6 @@ def check(
         raise ValueError(f"false_alarm must lie in (0, 1), got {false_alarm}")
     if kinks not in ("ignore", "fail"):
         raise ValueError(f"kinks must be 'ignore' or 'fail', got {kinks!r}")
-    if theta is None:
-        if not isinstance(f, Objective):
-            raise ValueError("theta is required when f is a plain callable")
-        theta = f.theta0
     cf = CoordinateFunction(f, theta, fmt)
     theta_f = cf.theta
     gfun = _grad_values(grad, theta_f, f, fmt)

@@ -73,7 +73,7 @@ def _exercise(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdict:
 
 
 def _scipy_check_grad(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdict:
-    cf = CoordinateFunction(obj, obj.theta0, fmt)
+    cf = CoordinateFunction(obj, format=fmt)
     fmt_ = fmts.get(fmt)
 
     def f(x: np.ndarray) -> float:
@@ -94,7 +94,7 @@ def _torch_gradcheck(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdi
     from gradlab.adapters import _to_numpy, _to_torch, _torch_dtype
 
     f = fmts.get(fmt)
-    cf = CoordinateFunction(obj, obj.theta0, f)
+    cf = CoordinateFunction(obj, format=f)
     dtype = _torch_dtype(f)
     g_t = _to_torch(fmts.round_array(grad, f), f)
 
@@ -124,7 +124,7 @@ def _jax_check_grads(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdi
     from jax.test_util import check_grads
 
     f = fmts.get(fmt)
-    cf = CoordinateFunction(obj, obj.theta0, f)
+    cf = CoordinateFunction(obj, format=f)
     if f.name == "float64" and not jax.config.read("jax_enable_x64"):
         return CheckerVerdict("jax_check_grads", False, np.inf, 0.5, 0, undecided=True)
     assert f.dtype is not None

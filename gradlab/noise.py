@@ -29,7 +29,7 @@ from gradlab import formats
 from gradlab.namespaces import MPNamespace, namespace_for
 from gradlab.objective import Objective, evaluate, fp_events
 
-__all__ = ["ECNOISE_STATUS", "NoiseResult", "ecnoise", "noise_level"]
+__all__ = ["ECNOISE_STATUS", "NoiseResult", "ecnoise", "line_points", "noise_level"]
 
 ECNOISE_STATUS = {
     1: "noise detected",
@@ -172,7 +172,7 @@ class NoiseResult:
         )
 
 
-def _line_points(
+def line_points(
     theta: list[Any], fmt: formats.Format, nf: int, rel: float, signs: np.ndarray
 ) -> tuple[np.ndarray, float]:
     """``nf`` equally spaced points theta + k s d, every coordinate exact in the format.
@@ -253,7 +253,7 @@ def noise_level(
         signs = rng.choice([-1, 1], size=n)
         rel = rel0
         for _attempt in range(3):
-            block, s = _line_points(theta, fmt, nf, rel, signs)
+            block, s = line_points(theta, fmt, nf, rel, signs)
             ns_f = namespace_for(fmt)
             with fp_events() as ev:
                 vals_f, _ = evaluate(

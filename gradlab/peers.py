@@ -152,10 +152,6 @@ def _setup(f: FunctionLike, theta: Any, format: fmts.Format | str, native: bool,
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise TypeError(f"{peer}: unsupported option(s) {unknown}; allowed: {sorted(allowed)}")
-    if theta is None:
-        if not isinstance(f, Objective):
-            raise ValueError("theta is required when f is a plain callable")
-        theta = f.theta0
     cf = CoordinateFunction(f, theta, format)
     if native and not np.issubdtype(np.dtype(cf.fmt.dtype), np.floating):
         raise ValueError(f"native: format {cf.fmt.name!r} has no numpy floating dtype the peers "

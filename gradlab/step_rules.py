@@ -128,10 +128,6 @@ def _setup(
                          f"got {sch.name!r}")
     if not callable(f) and not isinstance(f, Objective):
         raise TypeError(f"f must be an Objective or a callable, got {type(f).__name__}")
-    if theta is None:
-        if not isinstance(f, Objective):
-            raise ValueError("theta is required when f is a plain callable")
-        theta = f.theta0
     fmt = fmts.get(format)  # ValueError naming `format` for an unknown name
     if fmt.dtype is None:
         raise ValueError(f"format: step rules run in hardware formats, got the emulated {fmt.name!r}")

@@ -100,8 +100,8 @@ class CoordinateFunction:
         ``f(x) -> scalar`` on a 1-D array of the format's dtype. A callable that
         returns another dtype is reported in ``upcasts`` (its values are then not
         the format's), not silently accepted.
-    theta : array_like
-        The point; rounded once to the format.
+    theta : array_like, optional
+        The point; rounded once to the format. Defaults to an Objective's theta0.
     format : str or Format
 
     Attributes
@@ -112,8 +112,12 @@ class CoordinateFunction:
         theta in the format.
     """
 
-    def __init__(self, f: Objective | Callable[[np.ndarray], Any], theta: Any,
+    def __init__(self, f: Objective | Callable[[np.ndarray], Any], theta: Any = None,
                  format: fmts.Format | str = "float64") -> None:
+        if theta is None:
+            if not isinstance(f, Objective):
+                raise ValueError("theta is required when f is a plain callable")
+            theta = f.theta0
         self.fmt = fmts.get(format)
         if self.fmt.dtype is None:
             raise ValueError("step rules run in hardware formats; got an emulated format")
@@ -216,7 +220,7 @@ class OptimalStep:
 def _noise(cf: CoordinateFunction, n_lines: int, nf: int, seed: int) -> float:
     """ECnoise on lines of points exactly representable in the format (as
     :func:`gradlab.noise_level` samples them), median over the lines that detect noise."""
-    from gradlab.noise import _line_points
+    from gradlab.noise import line_points
 
     rng = np.random.default_rng(seed)
     theta = [fmts.exact_mpf(t) for t in cf.theta]
@@ -225,7 +229,7 @@ def _noise(cf: CoordinateFunction, n_lines: int, nf: int, seed: int) -> float:
         signs = rng.choice([-1, 1], size=cf.n)
         rel = math.sqrt(cf.fmt.u)
         for _attempt in range(3):
-            block, _ = _line_points(theta, cf.fmt, nf, rel, signs)
+            block, _ = line_points(theta, cf.fmt, nf, rel, signs)
             rows = np.array([[cf.fmt.from_mpf(v) for v in row] for row in block], dtype=cf.fmt.dtype)
             sigma, status, _ = ecnoise(cf.rows(rows))
             if status == 1:
@@ -304,10 +308,6 @@ def optimal_step(
     sch = schs.get(scheme)
     if sch.complex_step:
         raise ValueError("scheme: the complex step has no rounding/truncation trade-off to optimise")
-    if theta is None:
-        if not isinstance(f, Objective):
-            raise ValueError("theta is required when f is a plain callable")
-        theta = f.theta0
     cf = CoordinateFunction(f, theta, format)
     q = sch.order
     sigma = _noise(cf, n_lines, nf, seed)
