@@ -70,7 +70,7 @@ def _row(obj: Objective, fmt: str, scheme: str, rule: str, kind: str, res: StepR
     return {
         "objective": obj.name, "n_params": obj.n_params, "format": fmt, "scheme": scheme,
         "rule": rule, "kind": kind, "e_achieved": e, "e_oracle": orc.e_global,
-        "ratio": e / orc.e_global if orc.e_global > 0 else math.inf,
+        "ratio": e / orc.e_global if 0 < orc.e_global < math.inf else math.inf,
         "h_median": float(np.median(h[ok])) if ok.any() else math.nan,
         "h_oracle": orc.h_global,
         "log2_h_vs_oracle": float(np.median(np.abs(log2))) if log2.size else math.nan,
@@ -78,7 +78,8 @@ def _row(obj: Objective, fmt: str, scheme: str, rule: str, kind: str, res: StepR
                                     if ok.any() else math.nan),
         "nfev": res.nfev if res is not None else 0,
         "n_bad_status": int(np.count_nonzero(res.status)) if res is not None else obj.n_params,
-        "error": error,
+        "error": error or ("" if math.isfinite(orc.e_global)
+                           else "no finite FD gradient at any grid step: J is not finite here"),
     }
 
 
