@@ -31,7 +31,7 @@ import scipy.optimize
 
 from gradlab import formats as fmts
 from gradlab.check import check
-from gradlab.engine import fd_gradient
+from gradlab.exercise import exercise_check
 from gradlab.objective import Objective
 from gradlab.steps import CoordinateFunction
 
@@ -64,12 +64,9 @@ def _gradlab(obj: Objective, grad: np.ndarray, fmt: str, mode: str = "full") -> 
 
 
 def _exercise(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdict:
-    approx = fd_gradient(obj, fmt, "central", 1e-7)
-    num = float(np.linalg.norm(grad - approx))
-    den = float(np.linalg.norm(grad) + np.linalg.norm(approx))
-    e = num / den if np.isfinite(num) and den > 0 else np.inf
-    return CheckerVerdict("exercise", bool(e < 2e-7), e, 2e-7, 2 * obj.n_params,
-                          undecided=not np.all(np.isfinite(approx)))
+    res = exercise_check(obj, fmt, grad=grad)
+    return CheckerVerdict("exercise", res.passed, res.difference, res.threshold, 2 * obj.n_params,
+                          undecided=res.n_nonfinite > 0)
 
 
 def _scipy_check_grad(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdict:
