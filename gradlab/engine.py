@@ -305,12 +305,12 @@ def _scheme_table(
                 else:
                     idx_exact[a, b, j] = slot(int(i), mpmath.fadd(ti, k * t_nominal[b], exact=True))
                     idx_real[a, b, j] = slot(int(i), fmts.exact_mpf(pts_f[a, b, j]))
-    ns_x = MPNamespace(prec, data_format=fmt, is_complex=cplx)
+    ns_x = MPNamespace(prec, data_format=fmt, is_complex=cplx, exact_dot=True)
     base_x = ns_x.from_values(np.asarray(theta_mp, dtype=object))
     jx, sigs = _eval_rows(
         obj, base_x, np.asarray(row_coord), ns_x.from_values(np.asarray(row_value, dtype=object)),
         lambda b: MPNamespace(prec, data_format=fmt, batch_ndim=b, is_complex=cplx,
-                              record_branches=True),
+                              record_branches=True, exact_dot=True),
         object, f"{fmt.name}/{scheme.name} exact", progress, workers,
     )
     jx_c = mp_ctx.make_mpf(fmts.exact_mpf(ref.value)._mpf_)
@@ -406,7 +406,7 @@ def _verify(
     h = float(df["h"].min())
     sub = df[df["h"] == h]
     hi = prec + 64
-    ns = MPNamespace(hi, data_format=fmt)
+    ns = MPNamespace(hi, data_format=fmt, exact_dot=True)
     worst = 17.0  # float64 agreement to the last bit
     coords = sub["coord"].to_numpy()
     pts = []
@@ -416,7 +416,7 @@ def _verify(
             p[i] = mpmath.fadd(theta_mp[i], k * mpmath.mpf(h), exact=True)
             pts.append(p)
     vals, _ = evaluate(obj, ns.from_values(np.asarray(pts, dtype=object)),
-                       lambda b: MPNamespace(hi, data_format=fmt, batch_ndim=b))
+                       lambda b: MPNamespace(hi, data_format=fmt, batch_ndim=b, exact_dot=True))
     ctx = mpmath.MPContext()
     ctx.prec = hi + 32
     j_n = len(scheme.offsets)
@@ -507,7 +507,7 @@ def fd_errors(
         attrs["grad_digits"][fmt.name] = ref.digits_verified
         ns0 = namespace_for(fmt)
         theta_f = ns0.from_values(np.asarray([fmt.from_mpf(t) for t in theta_mp], dtype=object))
-        ns_x = MPNamespace(prec, data_format=fmt, record_branches=True)
+        ns_x = MPNamespace(prec, data_format=fmt, record_branches=True, exact_dot=True)
         _, sig_c = evaluate(
             obj, ns_x.from_values(np.asarray([theta_mp], dtype=object)),
             partial(MPNamespace, prec, fmt, record_branches=True),

@@ -178,9 +178,9 @@ def _diag_derivatives(
             row = list(base)
             row[int(i)] = mpmath.fadd(base[int(i)], k * h, exact=True)
             rows.append(row)
-    ns = MPNamespace(workprec, data_format=fmt)
+    ns = MPNamespace(workprec, data_format=fmt, exact_dot=True)
     vals, _ = evaluate(obj, ns.from_values(np.asarray(rows, dtype=object)),
-                       lambda bd: MPNamespace(workprec, data_format=fmt, batch_ndim=bd))
+                       lambda bd: MPNamespace(workprec, data_format=fmt, batch_ndim=bd, exact_dot=True))
     ctx = ns.ctx
     norm = 2 * ctx.make_mpf(h._mpf_)
     out = []
@@ -200,7 +200,7 @@ def _compute(
     orders: tuple[int, ...],
     deriv_prec: int,
 ) -> tuple[Any, list[Any], dict[int, list[Any]]]:
-    ns = MPNamespace(prec, data_format=fmt)
+    ns = MPNamespace(prec, data_format=fmt, exact_dot=True)
     th = ns.from_values(np.asarray(theta, dtype=object))
     raw = np.asarray(obj.fn(th, ns))
     if raw.shape != ():

@@ -31,6 +31,7 @@ from typing import Any
 
 import mpmath
 import numpy as np
+from mpmath.libmp import from_man_exp, fzero
 
 from gradlab.formats import Format, exact_mpf, get, round_array, round_exact
 
@@ -351,6 +352,11 @@ class MPNamespace(Namespace):
     data_format : Format or str, optional
         Data and constants entering through :meth:`asarray` are first rounded to
         this format, so an exact reference sees the inputs the format sees.
+    exact_dot : bool
+        Reference mode: each entry of a real :meth:`matmul` is summed exactly in
+        integer arithmetic and rounded once to prec (a correctly rounded dot
+        product, more accurate than op-by-op and about 10x faster for large
+        matrices). Off for the emulated formats, whose point is op-by-op rounding.
     """
 
     def __init__(
@@ -360,6 +366,7 @@ class MPNamespace(Namespace):
         batch_ndim: int = 0,
         is_complex: bool = False,
         record_branches: bool = False,
+        exact_dot: bool = False,
     ) -> None:
         super().__init__(batch_ndim, is_complex, record_branches)
         if prec < 2:
@@ -368,6 +375,7 @@ class MPNamespace(Namespace):
         self.prec = prec
         self.data_format = None if data_format is None else get(data_format)
         self.name = f"mpmath[{prec} bits]"
+        self.exact_dot = exact_dot and not is_complex
         self._zero = self.ctx.mpc(0) if is_complex else self.ctx.mpf(0)
         self._real_of = np.frompyfunc(lambda z: z.real, 1, 1)
         self._to_ctx = np.frompyfunc(self.convert, 1, 1)
@@ -439,6 +447,15 @@ class MPNamespace(Namespace):
         return np.asarray(self._to_ctx(v), dtype=object)
 
     def _matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.exact_dot:
+            fa, fb = _fixed_point(a, self.prec), _fixed_point(b, self.prec)
+            if fa is not None and fb is not None:
+                prod = np.matmul(fa[0], fb[0])  # Python ints: every sum exact
+                e, prec, make = fa[1] + fb[1], self.prec, self.ctx.make_mpf
+                return np.asarray(
+                    np.frompyfunc(lambda m: make(from_man_exp(m, e, prec, "n")), 1, 1)(prod),
+                    dtype=object,
+                )
         return np.asarray(np.matmul(a, b), dtype=object)
 
     def _where(self, c: np.ndarray, a: Any, b: Any) -> np.ndarray:
@@ -482,6 +499,26 @@ class MPNamespace(Namespace):
         self._check(x, "max")
         r = np.max(self.real(x), axis=self._logical_axes(x, axis), keepdims=True)
         return self.from_values(np.asarray(r, dtype=object))
+
+
+def _fixed_point(a: np.ndarray, prec: int) -> tuple[np.ndarray, int] | None:
+    """Integers m and one exponent e with ``a == m * 2**e`` exactly.
+
+    None when an entry is not a finite mpf or the exponents span so widely that
+    the integers would be unreasonably long (the caller then multiplies op by op).
+    """
+    raw = [getattr(v, "_mpf_", None) for v in a.reshape(-1)]
+    if any(r is None or (r[1] == 0 and r != fzero) for r in raw):
+        return None
+    exps = [r[2] for r in raw if r[1]]
+    if not exps:
+        return np.zeros(a.shape, dtype=object), 0
+    e0 = min(exps)
+    if max(r[2] + r[3] for r in raw if r[1]) - e0 > 8 * prec + 4096:
+        return None
+    ints = np.empty(len(raw), dtype=object)
+    ints[:] = [((-r[1] if r[0] else r[1]) << (r[2] - e0)) if r[1] else 0 for r in raw]
+    return ints.reshape(a.shape), e0
 
 
 # mpf._mpf_ = (sign, mantissa, exponent, bitcount); zero is (0, 0, 0, 0), nan/inf have

@@ -267,8 +267,8 @@ def noise_level(
                 break
             rel = rel / 100 if status == 3 else min(rel * 100, 0.01)
         vals_x, _ = evaluate(
-            obj, MPNamespace(prec).from_values(block),
-            lambda b: MPNamespace(prec, data_format=fmt, batch_ndim=b),
+            obj, MPNamespace(prec, exact_dot=True).from_values(block),
+            lambda b: MPNamespace(prec, data_format=fmt, batch_ndim=b, exact_dot=True),
         )
         with mpmath.workprec(prec):
             e = np.array(
@@ -295,8 +295,8 @@ def noise_level(
     pooled = float(np.sqrt(np.mean([np.var(e, ddof=1) for e in usable]))) if usable else np.inf
     detected = lines.loc[lines["status"] == 1, "sigma_ecnoise"]
     j0, _ = evaluate(
-        obj, MPNamespace(prec).from_values(np.asarray([theta], dtype=object)),
-        lambda b: MPNamespace(prec, data_format=fmt, batch_ndim=b),
+        obj, MPNamespace(prec, exact_dot=True).from_values(np.asarray([theta], dtype=object)),
+        lambda b: MPNamespace(prec, data_format=fmt, batch_ndim=b, exact_dot=True),
     )
     return NoiseResult(
         objective=obj.name,
