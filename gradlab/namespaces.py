@@ -507,9 +507,12 @@ def _fixed_point(a: np.ndarray, prec: int) -> tuple[np.ndarray, int] | None:
     None when an entry is not a finite mpf or the exponents span so widely that
     the integers would be unreasonably long (the caller then multiplies op by op).
     """
-    raw = [getattr(v, "_mpf_", None) for v in a.reshape(-1)]
-    if any(r is None or (r[1] == 0 and r != fzero) for r in raw):
-        return None
+    raw: list[tuple[int, Any, int, int]] = []
+    for v in a.reshape(-1):
+        r = getattr(v, "_mpf_", None)
+        if r is None or (r[1] == 0 and r != fzero):
+            return None
+        raw.append(r)
     exps = [r[2] for r in raw if r[1]]
     if not exps:
         return np.zeros(a.shape, dtype=object), 0
