@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib.util
+import inspect
 import os
 import sys
 import time
@@ -80,7 +81,11 @@ def _build_paper(name: str, results: Path) -> Path:
 def _cmd_study(args: argparse.Namespace) -> int:
     module = _load(args.name)
     out = Path(args.out) if args.out else Path("results") / args.name
-    info = module.run(out, quick=args.quick, progress=not args.quiet)
+    extra = {k: getattr(args, k) for k in ("workers", "scheduler") if getattr(args, k) is not None}
+    accepts = inspect.signature(module.run).parameters
+    if any(k not in accepts for k in extra):
+        raise ValueError(f"study {args.name!r} runs in one process: it takes no --workers or --scheduler")
+    info = module.run(out, quick=args.quick, progress=not args.quiet, **extra)
     print(f"study {args.name}: {len(info['tables'])} tables and {len(info['figures'])} figure "
           f"files in {out} ({info['seconds']:.0f} s)")
     if not args.no_paper and (papers_dir() / args.name / "paper.md").exists():
@@ -129,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     study.add_argument("--quick", action="store_true", help="a coarse grid, for a first look")
     study.add_argument("--no-paper", action="store_true", help="do not build the paper")
     study.add_argument("--quiet", action="store_true", help="no progress bars")
+    study.add_argument("--workers", type=int, help="local processes for a sweep study (default: all cores)")
+    study.add_argument("--scheduler", help="dask.distributed scheduler address for a sweep study")
     study.set_defaults(run=_cmd_study)
     sub.add_parser("studies", help="list the studies").set_defaults(run=_cmd_studies)
     paper = sub.add_parser("paper", help="papers built from generated results")

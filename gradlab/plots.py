@@ -8,6 +8,7 @@ chosen for the caller; :func:`save` writes PNG and PDF.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,8 +23,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 __all__ = [
-    "STYLE", "attribution_bars", "components", "curves", "facet", "rate_bars", "ratio_strip", "save",
-    "style",
+    "STYLE", "attribution_bars", "components", "curves", "facet", "heatmap", "law", "rate_bars",
+    "ratio_strip", "save", "style",
 ]
 
 STYLE: dict[str, Any] = {
@@ -198,6 +199,70 @@ def rate_bars(
     ax.set_xlim(0, 1)
     ax.set_xlabel("rate")
     ax.set_ylabel("")
+    return ax
+
+
+def law(
+    data: pd.DataFrame, x: str, y: str, hue: str | None = None, lines: pd.DataFrame | None = None,
+    err: tuple[str, str] | None = None, ax: Axes | None = None,
+) -> Axes:
+    """Measured points (with intervals) of a power law on log-log axes, and its lines.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per measurement; non-finite or non-positive y are left out.
+    x, y, hue : str
+        Columns; points of one hue level share a colour.
+    lines : DataFrame, optional
+        Lines ``y = exp(intercept) * x**exponent`` with columns ``exponent``,
+        ``intercept``, ``label``, ``dashed`` (bool) and, if ``hue`` is given, that
+        column (a line takes its level's colour), drawn over the x range of its level.
+    err : (str, str), optional
+        Columns of the lower and upper ends of y's interval.
+    """
+    ax = _axes(ax)
+    d = data[np.isfinite(data[y]) & (data[y] > 0)]
+    levels = list(pd.unique(d[hue])) if hue else [None]
+    colors = dict(zip(levels, sns.color_palette("colorblind", max(len(levels), 1)), strict=False))
+    with style():
+        for lev in levels:
+            sub = d if lev is None else d[d[hue] == lev]
+            c = colors[lev]
+            if err is not None:
+                lo = np.clip(sub[y] - sub[err[0]], 0, None)
+                hi = np.clip(sub[err[1]] - sub[y], 0, None)
+                ok = np.isfinite(lo) & np.isfinite(hi)
+                ax.errorbar(sub[x][ok], sub[y][ok], yerr=[lo[ok], hi[ok]], fmt="none", ecolor=c,
+                            alpha=0.5, lw=0.8)
+            ax.plot(sub[x], sub[y], "o", ms=3.5, color=c, label=str(lev) if lev is not None else y)
+            if lines is None:
+                continue
+            own = lines if lev is None or hue not in lines else lines[lines[hue] == lev]
+            xs = np.geomspace(float(sub[x].min()), float(sub[x].max()), 50)
+            for _, ln in own.iterrows():
+                ax.plot(xs, math.exp(float(ln["intercept"])) * xs ** float(ln["exponent"]), color=c,
+                        lw=1, ls="--" if bool(ln["dashed"]) else "-", label=str(ln["label"]))
+    _loglog(ax, x, y)
+    if hue or lines is not None:
+        ax.legend(loc="best")
+    return ax
+
+
+def heatmap(
+    data: pd.DataFrame, x: str, y: str, value: str, ax: Axes | None = None, fmt: str = ".1f",
+    label: str | None = None,
+) -> Axes:
+    """log10 of ``value`` over two grid columns, annotated; missing cells stay blank."""
+    ax = _axes(ax)
+    d = data[np.isfinite(data[value]) & (data[value] > 0)].copy()
+    d["log10"] = np.log10(d[value])
+    grid = d.pivot_table(index=y, columns=x, values="log10", aggfunc="median").sort_index(ascending=False)
+    with style():
+        sns.heatmap(grid, annot=True, fmt=fmt, cmap="viridis", ax=ax,
+                    cbar_kws={"label": label or f"log10 {value}"}, annot_kws={"size": 7})
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
     return ax
 
 

@@ -156,12 +156,13 @@ def measure_cell(params: Mapping[str, Any]) -> pd.DataFrame:
         times 10**(+-2), widened once if the minimum falls on its edge),
         ``max_step`` (2.0), ``n_boot`` (200) and ``level`` (0.95) of the
         intervals, ``seed`` (0) and ``workers`` (1) of the exact evaluations.
+        Any other keys (a study's labels) are copied into the row's first columns.
 
     Returns
     -------
     pandas.DataFrame
         One row: the objective's parameters, ``format``, ``u``, ``scheme``, ``q``
-        (its order), ``n_params``, ``n_madds``, ``n_coords``, ``h_opt`` and
+        (its order), ``n_params`` (also as ``N``), ``n_madds``, ``n_coords``, ``h_opt`` and
         ``e_opt`` with bootstrap intervals (``*_low``, ``*_high``), ``edge``, the
         model's ``h_model`` and ``e_model`` (from the measured noise and exact
         derivatives), ``noise`` (sigma_J, exact), ``noise_u`` (in units of u|J|),
@@ -219,10 +220,12 @@ def measure_cell(params: Mapping[str, Any]) -> pd.DataFrame:
     at = int(np.argmin(np.where(np.isfinite(curve["e"]), curve["e"], np.inf)))
     spec = {k2: (json_list(v) if isinstance(v, (list, tuple)) else v)
             for k2, v in p["objective"].items()}
+    known = {"objective", "format", "scheme", *_CELL_DEFAULTS}
     row = {
+        **{k2: v for k2, v in params.items() if k2 not in known},
         **spec,
         "format": fmt.name, "u": fmt.u, "p": fmt.p, "scheme": scheme.name, "q": q,
-        "n_params": n, "n_madds": n_madds(obj), "n_coords": k,
+        "n_params": n, "N": n, "n_madds": n_madds(obj), "n_coords": k,
         "h_opt": h_opt, "h_opt_low": h_ci[0], "h_opt_high": h_ci[1],
         "e_opt": e_opt, "e_opt_low": e_ci[0], "e_opt_high": e_ci[1], "edge": edge,
         "h_model": h_model, "e_model": e_model,

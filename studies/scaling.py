@@ -1,0 +1,370 @@
+"""Scaling laws of the optimal step h* and the best error E* in the unit roundoff u,
+the number of parameters N and the init scale sigma, with their causes (the noise
+of J, the truncating derivative, ||g||) and predictions for configurations held out.
+
+Declares the grid of cells (run by :func:`gradlab.sweep.run_sweep`, resumable and
+parallel) and the fits, tables and figures; the numerics are in gradlab.scaling and
+gradlab.fits.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gradlab import plots
+from gradlab.fits import fit_power_law, fit_table, holdout, median_factor
+from gradlab.paper import sci
+from gradlab.scaling import implied_exponent, measure_cell
+from gradlab.sweep import run_sweep
+from gradlab.tables import provenance, write_table
+
+DESCRIPTION = "scaling laws of h* and E* in u, N and sigma, their causes, held-out predictions"
+P_FULL = [8, 11, 14, 17, 20, 24, 28, 32, 40, 48, 56, 64]
+P_QUICK = [8, 11, 14, 20, 28, 40, 64]
+HARDWARE = ["bfloat16", "float16", "float32", "float64", "longdouble"]
+SCHEMES = ["central", "forward"]
+# widths (N = 41, 161, 1105, 6337, 24961, 99585): width and depth both grow
+NETS = [[8, 4, 1], [8, 16, 1], [16, 32, 16, 1], [32, 64, 64, 1], [64, 128, 128, 1],
+        [128, 256, 256, 1]]
+SIGMAS = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
+BASE_NET = {"family": "mlp", "widths": [8, 16, 1], "activation": "tanh", "loss": "bce", "batch": 8,
+            "sigma": 1.0, "seed": 0}
+U_OBJECTIVES = {
+    "mlp tanh bce": BASE_NET,
+    "logistic": {"family": "logistic_regression", "n_features": 10, "n_samples": 32, "seed": 0},
+    "quadratic": {"family": "quadratic", "n": 10, "cond": 10.0, "seed": 0},
+}
+THEORY_U = {("h_opt", 1): 1 / 2, ("h_opt", 2): 1 / 3, ("e_opt", 1): 1 / 2, ("e_opt", 2): 2 / 3}
+CAUSES = {"noise": "noise", "deriv": "m_rms", "grad": "grad_norm"}
+
+
+def grid(quick: bool = False) -> list[dict[str, Any]]:
+    """The cells: a u sweep, an (N, sigma) grid in float32/float64, activation/loss variants."""
+    cells: list[dict[str, Any]] = []
+
+    def add(sweep: str, label: str, spec: dict[str, Any], fmt: str, n_coords: int = 16) -> None:
+        for scheme in SCHEMES:
+            cells.append({"sweep": sweep, "label": label, "objective": spec, "format": fmt,
+                          "scheme": scheme, "n_coords": n_coords})
+
+    p_values = P_QUICK if quick else P_FULL
+    u_formats = [f"binary{p}" for p in p_values] + (HARDWARE[:4] if quick else HARDWARE)
+    for label, spec in (list(U_OBJECTIVES.items())[:1] if quick else U_OBJECTIVES.items()):
+        for fmt in u_formats:
+            add("u", label, spec, fmt)
+    nets = NETS[:4] if quick else NETS
+    sigmas = [0.01, 0.1, 1.0, 10.0] if quick else SIGMAS
+    for widths in nets:
+        big = widths[1] >= 64
+        for sigma in ([1.0] if big else sigmas):
+            for fmt in ("float32", "float64"):
+                add("N_sigma", "mlp tanh bce", {**BASE_NET, "widths": widths, "sigma": sigma}, fmt,
+                    n_coords=8 if big else 16)
+    if not quick:
+        for activation, loss in (("relu", "bce"), ("tanh", "mse")):
+            for widths in NETS[1:4]:
+                for fmt in ("float32", "float64"):
+                    add("variant", f"mlp {activation} {loss}",
+                        {**BASE_NET, "widths": widths, "activation": activation, "loss": loss}, fmt)
+    return cells
+
+
+def _usable(cells: pd.DataFrame) -> pd.DataFrame:
+    """Cells with a bracketed, finite optimum (others stay in scaling_cells, flagged)."""
+    ok = (cells["status"] == "ok") & ~cells["edge"].astype(bool)
+    ok &= np.isfinite(cells["h_opt"]) & np.isfinite(cells["e_opt"]) & (cells["e_opt"] > 0)
+    return cells[ok].copy()
+
+
+def _fits(cells: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """scaling_fits: u laws per objective and scheme (theory 1/(q+1), q/(q+1)); N and
+    sigma laws per format and scheme with the exponents their causes imply; and the
+    joint law in (u, N, sigma)."""
+    use = _usable(cells)
+    extra: dict[str, Any] = {}
+    rows = []
+    emulated = use[(use.sweep == "u") & use.format.str.startswith("binary")]
+    f_u = fit_table(emulated, ["h_opt", "e_opt"], ["u"], by=["label", "scheme"], joint=True,
+                    single=False, n_boot=n_boot)
+    f_u["format"] = "binary{p}"
+    f_u["theory"] = [THEORY_U.get((t, 1 if s == "forward" else 2), math.nan)
+                     for t, s in zip(f_u.target, f_u.scheme, strict=True)]
+    f_u["theory_basis"] = "rounding model: noise of J proportional to u"
+    rows.append(f_u)
+
+    grid_cells = use[use.sweep == "N_sigma"]
+    targets = ["h_opt", "e_opt", *CAUSES.values(), "noise_u"]
+    f_ns = fit_table(grid_cells, targets, ["N", "sigma"], by=["format", "scheme"], n_boot=n_boot)
+    f_ns["label"] = "mlp tanh bce"
+    keys = ["format", "scheme", "fit", "variable"] + [c for c in f_ns.columns if c.startswith("at_")]
+    causes = {name: f_ns[f_ns.target == col].set_index(keys)["exponent"] for name, col in CAUSES.items()}
+    theory = []
+    for r in f_ns.itertuples(index=False):
+        rd = r._asdict()
+        if rd["target"] not in ("h_opt", "e_opt"):
+            theory.append(0.5 if (rd["target"] == "noise_u" and rd["variable"] == "N") else math.nan)
+            continue
+        key = tuple(rd[k] for k in keys)
+        try:
+            b = {name: float(s.loc[key]) for name, s in causes.items()}
+        except KeyError:
+            theory.append(math.nan)
+            continue
+        q = 1 if rd["scheme"] == "forward" else 2
+        theory.append(implied_exponent(rd["target"], rd["variable"], q, b["noise"], b["deriv"],
+                                       b["grad"]))
+    f_ns["theory"] = theory
+    f_ns["theory_basis"] = np.where(
+        f_ns.target.isin(["h_opt", "e_opt"]), "implied by the fitted noise, derivative and ||g|| laws",
+        np.where((f_ns.target == "noise_u") & (f_ns.variable == "N"),
+                 "probabilistic rounding: sqrt(n) u", ""))
+    rows.append(f_ns)
+
+    joint_cells = use[use.label == "mlp tanh bce"]
+    f_j = fit_table(joint_cells, ["h_opt", "e_opt"], ["u", "N", "sigma"], by=["scheme"], single=False,
+                    n_boot=n_boot)
+    f_j["label"] = "mlp tanh bce"
+    f_j["format"] = "all"
+    f_j["theory"] = [THEORY_U.get((t, 1 if s == "forward" else 2), math.nan) if v == "u" else math.nan
+                     for t, s, v in zip(f_j.target, f_j.scheme, f_j.variable, strict=True)]
+    f_j["theory_basis"] = np.where(f_j.variable == "u", "rounding model: noise of J proportional to u", "")
+    rows.append(f_j)
+
+    # noise in units of u|J| against the length of the dot products (n multiply-adds)
+    nets = use[use.sweep.isin(["N_sigma", "variant"]) & (use.sigma == 1.0)].copy()
+    if len(nets) > 3:
+        law = fit_power_law(nets, "noise_u", ["n_madds"], n_boot=n_boot)
+        fr = law.to_frame()
+        fr["format"], fr["scheme"], fr["label"], fr["fit"] = "float32+float64", "both", "mlp sigma=1", "joint"
+        fr["theory"], fr["theory_basis"] = 0.5, "probabilistic rounding sqrt(n) u (worst case n u: 1)"
+        rows.append(fr)
+        extra["noise_law"] = law
+    fits = pd.concat(rows, ignore_index=True)
+    return fits, extra
+
+
+def _holdout(cells: pd.DataFrame) -> pd.DataFrame:
+    """Each (N, sigma) configuration of the tanh/bce network left out in turn: the joint
+    law fitted on the rest predicts its h* and E* in every format."""
+    use = _usable(cells)
+    use = use[use.label == "mlp tanh bce"].copy()
+    use["config"] = use["widths"].astype(str) + " sigma=" + use["sigma"].astype(str)
+    parts = []
+    for target in ("h_opt", "e_opt"):
+        h = holdout(use, target, ["u", "N", "sigma"], groups="config", by=["scheme"])
+        h["target"] = target
+        parts.append(h)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, seconds: float,
+             sweep_info: Any) -> pd.DataFrame:
+    out: dict[str, str] = {}
+    use = _usable(cells)
+    out["n_cells"] = str(len(cells))
+    out["n_failed"] = str(int((cells.status != "ok").sum()))
+    out["n_edge"] = str(int(((cells.status == "ok") & cells.edge.astype(bool)).sum()))
+    out["n_formats_u"] = str(cells[cells.sweep == "u"].format.nunique())
+    out["n_p"] = str(cells[(cells.sweep == "u") & cells.format.str.startswith("binary")].format.nunique())
+    out["n_max"] = sci(float(cells.N.max()), 3)
+    out["n_min"] = str(int(cells.N.min()))
+    out["minutes"] = sci(seconds / 60)
+    out["n_computed"] = str(sweep_info.n_computed)
+    ufit = fits[(fits.variable == "u") & (fits.format == "binary{p}") & (fits.label == "mlp tanh bce")]
+    for r in ufit.itertuples():
+        k = f"u_{r.target}_{r.scheme}"
+        out[k] = sci(r.exponent, 3)
+        out[k + "_ci"] = f"[{sci(r.ci_low, 3)}, {sci(r.ci_high, 3)}]"
+        out[k + "_theory"] = sci(r.theory, 3)
+        out[k + "_bends"] = "bends" if r.bends else "no detectable bend"
+    lines = ["| objective | scheme | target | exponent in u | 95% CI | theory | R^2 |",
+             "|---|---|---|---|---|---|---|"]
+    for r in fits[(fits.variable == "u") & (fits.format == "binary{p}")].itertuples():
+        lines.append(f"| {r.label} | {r.scheme} | {r.target} | {sci(r.exponent, 3)} | "
+                     f"[{sci(r.ci_low, 3)}, {sci(r.ci_high, 3)}] | {sci(r.theory, 3)} | {sci(r.r2, 3)} |")
+    out["u_table"] = "\n".join(lines)
+    joint = fits[(fits.fit == "joint") & (fits.format.isin(["float32", "float64"]))
+                 & fits.target.isin(["h_opt", "e_opt", "noise", "m_rms", "grad_norm", "noise_u"])]
+    lines = ["| format | scheme | target | variable | exponent | 95% CI | implied by causes |",
+             "|---|---|---|---|---|---|---|"]
+    for r in joint.itertuples():
+        lines.append(f"| {r.format} | {r.scheme} | {r.target} | {r.variable} | {sci(r.exponent, 3)} | "
+                     f"[{sci(r.ci_low, 3)}, {sci(r.ci_high, 3)}] | "
+                     f"{sci(r.theory, 3) if np.isfinite(r.theory) else '—'} |")
+    out["ns_table"] = "\n".join(lines)
+    for r in joint.itertuples():
+        out[f"ns_{r.format}_{r.scheme}_{r.target}_{r.variable}"] = sci(r.exponent, 3)
+    nl = fits[fits.target == "noise_u"]
+    nl = nl[nl.variable == "n_madds"]
+    if len(nl):
+        r = nl.iloc[0]
+        out["noise_n_exp"] = sci(r.exponent, 3)
+        out["noise_n_ci"] = f"[{sci(r.ci_low, 3)}, {sci(r.ci_high, 3)}]"
+    nu = use[use.sweep.isin(["N_sigma", "variant"])].noise_u
+    out["noise_u_min"], out["noise_u_max"] = sci(float(nu.min())), sci(float(nu.max()))
+    for target in ("h_opt", "e_opt"):
+        h = held[held.target == target]
+        out[f"holdout_{target}"] = sci(median_factor(h), 3)
+        out[f"holdout_{target}_p90"] = sci(float(np.quantile(h.factor, 0.9)), 3)
+    out["n_holdout_configs"] = str(held.drop_duplicates(["config"]).shape[0]) if "config" in held else "0"
+    model = np.exp(np.abs(np.log(use.h_model / use.h_opt)))
+    out["model_h_factor"] = sci(float(np.median(model)), 3)
+    out["model_h_within2_pct"] = sci(100 * float((model <= 2).mean()), 3)
+    emodel = np.exp(np.abs(np.log(use.e_model / use.e_opt)))
+    out["model_e_factor"] = sci(float(np.median(emodel)), 3)
+    hw = use[(use.sweep == "u") & ~use.format.str.startswith("binary") & (use.label == "mlp tanh bce")]
+    hw_rows = []
+    for r in ufit[ufit.target == "h_opt"].itertuples():
+        sub = hw[hw.scheme == r.scheme]
+        pred = np.exp(r.intercept) * sub.u**r.exponent
+        hw_rows += list(np.exp(np.abs(np.log(pred / sub.h_opt))))
+    out["hardware_factor"] = sci(float(np.median(hw_rows)), 3) if hw_rows else "—"
+    return pd.DataFrame({"name": list(out), "text": list(out.values())})
+
+
+def _figures(cells: pd.DataFrame, fits: pd.DataFrame, out: Path) -> list[Path]:
+    use = _usable(cells)
+    paths: list[Path] = []
+    # h* and E* against u: emulated formats with the fitted law, theory slope dashed
+    u_cells = use[use.sweep == "u"].copy()
+    u_cells["kind"] = np.where(u_cells.format.str.startswith("binary"), "binary{p}", "hardware")
+    with plots.style():
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(9.0, 6.4))
+        axes = fig.subplots(2, 2)
+        for i, target in enumerate(("h_opt", "e_opt")):
+            for j, scheme in enumerate(SCHEMES):
+                ax = axes[i, j]
+                sub = u_cells[u_cells.scheme == scheme]
+                lines = _lines(fits, target, scheme, "u", sub, "label")
+                plots.law(sub, "u", target, hue="label", lines=lines, err=(f"{target}_low", f"{target}_high"),
+                          ax=ax)
+                ax.set_title(f"{scheme}: {target} against u")
+                if i or j:
+                    leg = ax.get_legend()
+                    if leg is not None:
+                        leg.remove()
+                else:
+                    ax.legend(fontsize=6, loc="upper left")
+        fig.tight_layout()
+    paths += plots.save(fig, out / "figures" / "u_laws")
+
+    grid = use[use.sweep == "N_sigma"]
+    for var, fixed, other in (("N", "sigma", 1.0), ("sigma", "N", 1105)):
+        sl = grid[np.isclose(grid[fixed], other)]
+        with plots.style():
+            from matplotlib.figure import Figure
+
+            fig = Figure(figsize=(9.0, 6.4))
+            axes = fig.subplots(2, 2)
+            for i, target in enumerate(("h_opt", "e_opt")):
+                for j, scheme in enumerate(SCHEMES):
+                    ax = axes[i, j]
+                    sub = sl[sl.scheme == scheme]
+                    plots.law(sub, var, target, hue="format", err=(f"{target}_low", f"{target}_high"),
+                              lines=_lines(fits, target, scheme, var, sub, "format", at={fixed: other}),
+                              ax=ax)
+                    ax.set_title(f"{scheme}: {target} against {var} ({fixed} = {other:g})")
+                    if i or j:
+                        leg = ax.get_legend()
+                        if leg is not None:
+                            leg.remove()
+                    else:
+                        ax.legend(fontsize=6, loc="best")
+            fig.tight_layout()
+        paths += plots.save(fig, out / "figures" / f"{var}_laws")
+
+    # causes: noise in units of u|J| against the dot-product length; derivative, ||g||
+    nets = use[use.sweep.isin(["N_sigma", "variant"]) & np.isclose(use.sigma, 1.0)]
+    with plots.style():
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(10.5, 3.3))
+        axes = fig.subplots(1, 3)
+        plots.law(nets[nets.scheme == "central"], "n_madds", "noise_u", hue="format", ax=axes[0])
+        xs = np.geomspace(float(nets.n_madds.min()), float(nets.n_madds.max()), 20)
+        y0 = float(nets.noise_u.median()) / math.sqrt(float(np.median(nets.n_madds)))
+        axes[0].plot(xs, y0 * np.sqrt(xs), "k--", lw=0.8, label="sqrt(n) (probabilistic)")
+        axes[0].plot(xs, y0 * math.sqrt(xs[0]) * xs / xs[0], "k:", lw=0.8, label="n (worst case)")
+        axes[0].legend(fontsize=6)
+        axes[0].set_title("noise of J [u |J|]")
+        central = nets[(nets.scheme == "central") & (nets.format == "float64")]
+        plots.law(central, "N", "m_rms", hue="label", ax=axes[1])
+        axes[1].set_title("rms d3J/dθ³ (central's truncation)")
+        plots.law(central, "N", "grad_norm", hue="label", ax=axes[2])
+        axes[2].set_title("||g||")
+        fig.tight_layout()
+    paths += plots.save(fig, out / "figures" / "causes")
+
+    with plots.style():
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(9.5, 3.6))
+        axes = fig.subplots(1, 2)
+        for ax, fmt in zip(axes, ("float32", "float64"), strict=True):
+            sub = grid[(grid.format == fmt) & (grid.scheme == "central")]
+            plots.heatmap(sub, "N", "sigma", "h_opt", ax=ax, label="log10 h* (central)")
+            ax.set_title(f"{fmt}: central h* over (N, sigma)")
+        fig.tight_layout()
+    paths += plots.save(fig, out / "figures" / "h_opt_heatmap")
+    return paths
+
+
+def _lines(fits: pd.DataFrame, target: str, scheme: str, var: str, data: pd.DataFrame, hue: str,
+           at: dict[str, float] | None = None) -> pd.DataFrame:
+    """Fitted lines (solid) and the theory slope through the data's centre (dashed), per hue level."""
+    rows = []
+    for lev, sub in data.groupby(hue):
+        if var == "u":
+            f = fits[(fits.variable == "u") & (fits.format == "binary{p}") & (fits.label == lev)]
+        else:
+            f = fits[(fits.variable == var) & (fits.format == lev) & (fits.fit == "single")]
+            for k, v in (at or {}).items():
+                col = f"at_{k}"
+                if col in f:
+                    f = f[np.isclose(f[col].astype(float), v)]
+        f = f[(f.target == target) & (f.scheme == scheme)]
+        if f.empty or not np.isfinite(f.exponent.iloc[0]):
+            continue
+        r = f.iloc[0]
+        x, y = np.log(sub[var].astype(float)), np.log(sub[target].astype(float))
+        icpt = float(np.mean(y - r.exponent * x))
+        rows.append({hue: lev, "exponent": r.exponent, "intercept": icpt, "dashed": False,
+                     "label": f"{lev}: fit {sci(r.exponent, 3)}"})
+        if np.isfinite(r.theory):
+            rows.append({hue: lev, "exponent": r.theory, "intercept": float(np.mean(y - r.theory * x)),
+                         "dashed": True, "label": f"{lev}: theory {sci(r.theory, 3)}"})
+    return pd.DataFrame(rows, columns=[hue, "exponent", "intercept", "dashed", "label"])
+
+
+def run(out: Path, quick: bool = False, progress: bool = True, formats: list[str] | None = None,
+        workers: int | None = None, scheduler: str | None = None) -> dict[str, Any]:
+    """Run the sweep (resuming any cells already in ``out/cells``), fit, and write
+    tables, figures and the paper's numbers; returns timings and paths."""
+    t0 = time.perf_counter()
+    cells_grid = grid(quick)
+    if formats is not None:
+        cells_grid = [c for c in cells_grid if c["format"] in formats]
+    config = {"study": "scaling", "quick": quick, "n_cells": len(cells_grid)}
+    res = run_sweep(measure_cell, cells_grid, out / "cells", workers=workers, scheduler=scheduler,
+                    progress=progress, meta=config)
+    cells = res.table
+    n_boot = 500 if quick else 2000
+    fits, _ = _fits(cells, n_boot)
+    held = _holdout(cells)
+    seconds = time.perf_counter() - t0
+    numbers = _numbers(cells, fits, held, seconds, res)
+    meta = provenance(config)
+    paths = [write_table(cells, out / "tables" / "scaling_cells", meta),
+             write_table(fits, out / "tables" / "scaling_fits", meta),
+             write_table(held, out / "tables" / "scaling_holdout", meta),
+             write_table(numbers, out / "tables" / "numbers", meta)]
+    figures = _figures(cells, fits, out)
+    return {"seconds": time.perf_counter() - t0, "tables": paths, "figures": figures}
