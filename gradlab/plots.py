@@ -216,7 +216,7 @@ def law(
         Columns; points of one hue level share a colour.
     lines : DataFrame, optional
         Lines ``y = exp(intercept) * x**exponent`` with columns ``exponent``,
-        ``intercept``, ``label``, ``dashed`` (bool) and, if ``hue`` is given, that
+        ``intercept``, ``legend``, ``dashed`` (bool) and, if ``hue`` is given, that
         column (a line takes its level's colour), drawn over the x range of its level.
     err : (str, str), optional
         Columns of the lower and upper ends of y's interval.
@@ -242,7 +242,7 @@ def law(
             xs = np.geomspace(float(sub[x].min()), float(sub[x].max()), 50)
             for _, ln in own.iterrows():
                 ax.plot(xs, math.exp(float(ln["intercept"])) * xs ** float(ln["exponent"]), color=c,
-                        lw=1, ls="--" if bool(ln["dashed"]) else "-", label=str(ln["label"]))
+                        lw=1, ls="--" if bool(ln["dashed"]) else "-", label=str(ln["legend"]))
     _loglog(ax, x, y)
     if hue or lines is not None:
         ax.legend(loc="best")

@@ -165,7 +165,8 @@ def measure_cell(params: Mapping[str, Any]) -> pd.DataFrame:
         (its order), ``n_params`` (also as ``N``), ``n_madds``, ``n_coords``, ``h_opt`` and
         ``e_opt`` with bootstrap intervals (``*_low``, ``*_high``), ``edge``, the
         model's ``h_model`` and ``e_model`` (from the measured noise and exact
-        derivatives), ``noise`` (sigma_J, exact), ``noise_u`` (in units of u|J|),
+        derivatives; ``inf`` and NaN when the model has no minimum, as for a
+        quadratic's central difference), ``noise`` (sigma_J, exact), ``noise_u`` (in units of u|J|),
         ``noise_ecnoise``, ``value`` (|J|), ``grad_norm`` (exact, all
         coordinates), ``m_rms`` (rms of the (q+1)-th diagonal derivative over the
         sample), the measured ``trunc_at_opt``, ``step_at_opt``, ``round_at_opt``
@@ -197,7 +198,9 @@ def measure_cell(params: Mapping[str, Any]) -> pd.DataFrame:
     # the model's optimum over a continuum, then the measured curve around it
     fine = np.logspace(-20, 1, 2101)
     mt, mr = _model_curve(scheme, fine, deriv, sigma, n, gnorm)
-    h_model, e_model, _ = optimum(fine, np.hypot(mt, mr)) if gnorm > 0 else (math.nan, math.inf, True)
+    h_model, e_model, no_min = optimum(fine, np.hypot(mt, mr)) if gnorm > 0 else (math.nan, math.inf, True)
+    if no_min:  # no truncation (or no gradient): the model has no minimum
+        h_model, e_model = math.inf, math.nan
     steps = _step_grid(h_model, int(p["steps_per_decade"]), float(p["decades"]), float(p["max_step"]),
                        fmt.u)
     curve = _measure(obj, fmt, scheme, steps, coords, sigma, n, gnorm, int(p["seed"]), int(p["workers"]))
@@ -291,10 +294,18 @@ def _bootstrap(
         hs.append(h)
         es.append(err)
     a = (1 - level) / 2
-    return (
-        (float(np.nanquantile(hs, a)), float(np.nanquantile(hs, 1 - a))),
-        (float(np.nanquantile(es, a)), float(np.nanquantile(es, 1 - a))),
-    )
+
+    def interval(v: list[float]) -> tuple[float, float]:
+        x = np.asarray(v)
+        if np.isinf(x).any():  # some resamples have no finite curve: the interval is unbounded
+            x = np.where(np.isnan(x), np.inf, x)
+        x = x[~np.isnan(x)]
+        if not x.size:
+            return math.nan, math.nan
+        lo, hi = np.quantile(np.sort(x), [a, 1 - a], method="inverted_cdf")
+        return float(lo), float(hi)
+
+    return interval(hs), interval(es)
 
 
 def implied_exponent(target: str, variable: str, q: int, noise: float, deriv: float, grad: float

@@ -337,11 +337,11 @@ def _lines(fits: pd.DataFrame, target: str, scheme: str, var: str, data: pd.Data
         x, y = np.log(sub[var].astype(float)), np.log(sub[target].astype(float))
         icpt = float(np.mean(y - r.exponent * x))
         rows.append({hue: lev, "exponent": r.exponent, "intercept": icpt, "dashed": False,
-                     "label": f"{lev}: fit {sci(r.exponent, 3)}"})
+                     "legend": f"{lev}: fit {sci(r.exponent, 3)}"})
         if np.isfinite(r.theory):
             rows.append({hue: lev, "exponent": r.theory, "intercept": float(np.mean(y - r.theory * x)),
-                         "dashed": True, "label": f"{lev}: theory {sci(r.theory, 3)}"})
-    return pd.DataFrame(rows, columns=[hue, "exponent", "intercept", "dashed", "label"])
+                         "dashed": True, "legend": f"{lev}: theory {sci(r.theory, 3)}"})
+    return pd.DataFrame(rows, columns=[hue, "exponent", "intercept", "dashed", "legend"])
 
 
 def run(out: Path, quick: bool = False, progress: bool = True, formats: list[str] | None = None,

@@ -1,0 +1,73 @@
+"""Scaling cells: h* and E* measured against the exact gradient, and the u laws."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gradlab.fits import fit_power_law
+from gradlab.scaling import build_objective, implied_exponent, measure_cell, n_madds, optimum
+
+NET = {"family": "mlp", "widths": [3, 4, 1], "batch": 4, "seed": 1}
+
+
+def test_cell_row_brackets_the_minimum_and_agrees_with_the_model() -> None:
+    row = measure_cell({"objective": NET, "format": "float32", "scheme": "central", "n_coords": 6,
+                        "label": "tiny"}).iloc[0]
+    assert row["label"] == "tiny" and row["N"] == 21 and row["n_coords"] == 6
+    assert not row["edge"] and row["n_flagged_at_opt"] == 0
+    assert row["h_opt_low"] <= row["h_opt"] <= row["h_opt_high"]
+    assert row["e_opt_low"] <= row["e_opt"] <= row["e_opt_high"]
+    assert 0.5 < row["h_model"] / row["h_opt"] < 2  # the model's h* is right to within 2x
+    assert 0.3 < row["e_model"] / row["e_opt"] < 3
+    # at the optimum both parts are of the same size (neither dominates by 10x)
+    assert 0.1 < row["trunc_at_opt"] / row["round_at_opt"] < 10
+    assert row["ref_digits"] >= 20 and 0.1 < row["noise_u"] < 10
+
+
+def test_quadratic_central_is_pure_rounding() -> None:
+    row = measure_cell({"objective": {"family": "quadratic", "n": 4}, "format": "float32",
+                        "scheme": "central"}).iloc[0]
+    assert row["trunc_at_opt"] == 0  # no third derivative: D_exact - g vanishes exactly
+    assert math.isinf(row["h_model"])  # the model has no minimum ...
+    # ... and the measured one lies where |J(theta + h)| starts to grow (h of order 1),
+    # far above the u^(1/3) of a truncating objective
+    assert row["h_opt"] > 30 * (2.0**-24) ** (1 / 3) or row["edge"]
+
+
+def test_u_exponents_match_theory() -> None:
+    """h* ~ u^(1/3) and E* ~ u^(2/3) for central differences across emulated formats."""
+    rows = [measure_cell({"objective": NET, "format": f"binary{p}", "scheme": "central",
+                          "n_coords": 6, "n_boot": 0}) for p in (12, 18, 24, 30, 36)]
+    df = pd.concat(rows, ignore_index=True)
+    h = fit_power_law(df, "h_opt", ["u"], n_boot=300)
+    e = fit_power_law(df, "e_opt", ["u"], n_boot=300)
+    assert abs(h.exponents["u"] - 1 / 3) < 0.08
+    assert abs(e.exponents["u"] - 2 / 3) < 0.08
+
+
+def test_bad_cells_name_the_parameter() -> None:
+    with pytest.raises(ValueError, match="'scheme'"):
+        measure_cell({"objective": NET, "format": "float32"})
+    with pytest.raises(ValueError, match="family"):
+        build_objective({"family": "resnet"})
+    with pytest.raises(ValueError, match="scheme"):
+        measure_cell({"objective": NET, "format": "float32", "scheme": "complex"})
+
+
+def test_optimum_edges_and_madds() -> None:
+    h = np.logspace(-4, 0, 9)
+    assert optimum(h, h)[2] and optimum(h, 1 / h)[2]  # monotone: on an edge
+    assert math.isnan(optimum(h, np.full(9, np.inf))[0])
+    assert n_madds(build_objective(NET)) == 4 * (3 * 4 + 4 * 1)
+
+
+@pytest.mark.parametrize("q", [1, 2])
+def test_implied_exponents_reduce_to_the_u_theory(q: int) -> None:
+    assert implied_exponent("h_opt", "u", q, 1, 0, 0) == pytest.approx(1 / (q + 1))
+    assert implied_exponent("e_opt", "u", q, 1, 0, 0) == pytest.approx(q / (q + 1))
+    # N: the sqrt(N) of the norm cancels against ||g|| ~ sqrt(N) when nothing else moves
+    assert implied_exponent("e_opt", "N", q, 0, 0, 0.5) == pytest.approx(0.0)
