@@ -1,7 +1,7 @@
 """Benchmark: the pieces of the scaling study. Prints times and ratios measured in one run.
 
 1. The exact reference (value, all N gradient entries, third derivatives of 8 sampled
-   coordinates, each verified at a second precision) of an MLP with N = 99,585.
+   coordinates, each verified at a second precision) of an MLP with N = 101,121.
 2. The reference matmul: exact integer dot products against mpmath op by op.
 3. A resumed sweep: a second run over a finished dataset recomputes nothing.
 
@@ -23,7 +23,7 @@ from gradlab.sweep import run_sweep
 
 
 def exact_large() -> None:
-    obj = gl.objectives.mlp([128, 256, 256, 1], "tanh", "bce", batch=8)
+    obj = gl.objectives.mlp([136, 256, 256, 1], "tanh", "bce", batch=8)
     coords = np.random.default_rng(0).choice(obj.n_params, 8, replace=False).tolist()
     t = time.perf_counter()
     ref = gl.exact(obj, "float32", digits=30, orders=(3,), coords=coords)

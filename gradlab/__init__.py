@@ -1,6 +1,6 @@
 """gradlab: the numerical analysis of finite-difference gradients."""
 
-from gradlab import adapters, formats, objectives, schemes
+from gradlab import adapters, fits, formats, objectives, scaling, schemes, sweep
 from gradlab.attribution import AttributionResult, attribute_noise
 from gradlab.check import CheckResult, check
 from gradlab.engine import fd_errors
@@ -26,11 +26,14 @@ __all__ = [
     "exact",
     "exercise_check",
     "fd_errors",
+    "fits",
     "formats",
     "noise_level",
     "objectives",
     "optimal_step",
+    "scaling",
     "schemes",
     "summarize",
+    "sweep",
 ]
 __version__ = "0.1.0"

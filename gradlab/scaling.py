@@ -37,7 +37,7 @@ from gradlab.noise import noise_level
 from gradlab.objective import Objective
 
 __all__ = [
-    "FAMILIES", "build_objective", "implied_exponent", "measure_cell", "n_madds", "optimum",
+    "FAMILIES", "annotate", "build_objective", "implied_exponent", "measure_cell", "n_madds", "optimum",
 ]
 
 FAMILIES = {
@@ -240,6 +240,30 @@ def measure_cell(params: Mapping[str, Any]) -> pd.DataFrame:
         "n_steps": int(steps.size), "ref_digits": float(ref.digits_verified),
     }
     return pd.DataFrame([row])
+
+
+def annotate(cells: pd.DataFrame) -> pd.DataFrame:
+    """Cells with ``usable`` (a bracketed, finite optimum: fit it) and ``note`` (why not).
+
+    Works on the rows of :func:`measure_cell` and on failed rows of a sweep (those
+    with ``status`` other than "ok").
+    """
+    out = cells.copy()
+    status = out["status"] if "status" in out else pd.Series("ok", index=out.index)
+    finite = np.isfinite(out["h_opt"].astype(float)) & np.isfinite(out["e_opt"].astype(float))
+    positive = out["e_opt"].astype(float) > 0
+    edge = out["edge"].fillna(False).astype(bool)
+    notes = np.select(
+        [status != "ok", ~finite, ~positive, edge],
+        ["the cell failed: see its error",
+         "no finite FD gradient at any step (flags: " + out["flags_at_opt"].astype(str) + ")",
+         "the FD gradient is exact at the best step",
+         "the minimum lies on the step grid's edge"],
+        default="",
+    )
+    out["note"] = notes
+    out["usable"] = notes == ""
+    return out
 
 
 def json_list(v: Any) -> str:

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from gradlab import plots
 from gradlab.fits import fit_power_law, fit_table, holdout, median_factor
 from gradlab.paper import sci
-from gradlab.scaling import implied_exponent, measure_cell
+from gradlab.scaling import annotate, implied_exponent, measure_cell
 from gradlab.sweep import run_sweep
 from gradlab.tables import provenance, write_table
 
@@ -29,9 +30,9 @@ P_FULL = [8, 11, 14, 17, 20, 24, 28, 32, 40, 48, 56, 64]
 P_QUICK = [8, 11, 14, 20, 28, 40, 64]
 HARDWARE = ["bfloat16", "float16", "float32", "float64", "longdouble"]
 SCHEMES = ["central", "forward"]
-# widths (N = 41, 161, 1105, 6337, 24961, 99585): width and depth both grow
+# widths (N = 41, 161, 1089, 6337, 24961, 101121): width and depth both grow
 NETS = [[8, 4, 1], [8, 16, 1], [16, 32, 16, 1], [32, 64, 64, 1], [64, 128, 128, 1],
-        [128, 256, 256, 1]]
+        [136, 256, 256, 1]]
 SIGMAS = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
 BASE_NET = {"family": "mlp", "widths": [8, 16, 1], "activation": "tanh", "loss": "bce", "batch": 8,
             "sigma": 1.0, "seed": 0}
@@ -76,10 +77,8 @@ def grid(quick: bool = False) -> list[dict[str, Any]]:
 
 
 def _usable(cells: pd.DataFrame) -> pd.DataFrame:
-    """Cells with a bracketed, finite optimum (others stay in scaling_cells, flagged)."""
-    ok = (cells["status"] == "ok") & ~cells["edge"].astype(bool)
-    ok &= np.isfinite(cells["h_opt"]) & np.isfinite(cells["e_opt"]) & (cells["e_opt"] > 0)
-    return cells[ok].copy()
+    """Cells with a bracketed, finite optimum (the others stay in scaling_cells with a note)."""
+    return cells[cells["usable"]].copy()
 
 
 def _fits(cells: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -169,11 +168,22 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
     use = _usable(cells)
     out["n_cells"] = str(len(cells))
     out["n_failed"] = str(int((cells.status != "ok").sum()))
-    out["n_edge"] = str(int(((cells.status == "ok") & cells.edge.astype(bool)).sum()))
+    out["n_edge"] = str(int(cells.note.str.contains("edge").sum()))
+    out["n_nonfinite"] = str(int(cells.note.str.startswith("no finite").sum()))
+    out["nonfinite_cells"] = ", ".join(
+        f"{r.label} {r.widths} sigma={r.sigma:g} {r.format} {r.scheme}"
+        for r in cells[cells.note.str.startswith("no finite")].itertuples()) or "none"
     out["n_formats_u"] = str(cells[cells.sweep == "u"].format.nunique())
     out["n_p"] = str(cells[(cells.sweep == "u") & cells.format.str.startswith("binary")].format.nunique())
     out["n_max"] = sci(float(cells.N.max()), 3)
     out["n_min"] = str(int(cells.N.min()))
+    ps = cells[cells.format.str.startswith("binary")].format.str[6:].astype(int)
+    out["p_min"], out["p_max"] = str(int(ps.min())), str(int(ps.max()))
+    out["n_u_net"] = str(int(cells[(cells.sweep == "u") & (cells.label == "mlp tanh bce")].N.iloc[0]))
+    nets = cells[cells.sweep == "N_sigma"]
+    out["sigma_min"], out["sigma_max"] = sci(float(nets.sigma.min())), sci(float(nets.sigma.max()))
+    out["level_pct"] = sci(100 * float(fits.level.dropna().iloc[0]))
+    out["n_sigma_slice"] = str(_sigma_slice(use[use.sweep == "N_sigma"]))
     out["minutes"] = sci(seconds / 60)
     out["n_computed"] = str(sweep_info.n_computed)
     ufit = fits[(fits.variable == "u") & (fits.format == "binary{p}") & (fits.label == "mlp tanh bce")]
@@ -191,13 +201,24 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
     out["u_table"] = "\n".join(lines)
     joint = fits[(fits.fit == "joint") & (fits.format.isin(["float32", "float64"]))
                  & fits.target.isin(["h_opt", "e_opt", "noise", "m_rms", "grad_norm", "noise_u"])]
-    lines = ["| format | scheme | target | variable | exponent | 95% CI | implied by causes |",
+    lines = ["| format | scheme | target | variable | exponent | 95% CI | implied by the causes |",
              "|---|---|---|---|---|---|---|"]
-    for r in joint.itertuples():
+    for r in joint[joint.target.isin(["h_opt", "e_opt"])].itertuples():
         lines.append(f"| {r.format} | {r.scheme} | {r.target} | {r.variable} | {sci(r.exponent, 3)} | "
-                     f"[{sci(r.ci_low, 3)}, {sci(r.ci_high, 3)}] | "
-                     f"{sci(r.theory, 3) if np.isfinite(r.theory) else '—'} |")
+                     f"[{sci(r.ci_low, 3)}, {sci(r.ci_high, 3)}] | {sci(r.theory, 3)} |")
     out["ns_table"] = "\n".join(lines)
+    cause_names = {"noise": "noise of J", "noise_u": "noise of J in u|J|", "grad_norm": "||g||"}
+    lines = ["| format | cause | variable | exponent | 95% CI |", "|---|---|---|---|---|"]
+    for r in joint[~joint.target.isin(["h_opt", "e_opt"])].itertuples():
+        if r.target == "m_rms":
+            name = "rms d3J (central)" if r.scheme == "central" else "rms d2J (forward)"
+        elif r.scheme == "central":
+            name = cause_names[r.target]
+        else:
+            continue  # the same cells as central's
+        lines.append(f"| {r.format} | {name} | {r.variable} | {sci(r.exponent, 3)} | "
+                     f"[{sci(r.ci_low, 3)}, {sci(r.ci_high, 3)}] |")
+    out["causes_table"] = "\n".join(lines)
     for r in joint.itertuples():
         out[f"ns_{r.format}_{r.scheme}_{r.target}_{r.variable}"] = sci(r.exponent, 3)
     nl = fits[fits.target == "noise_u"]
@@ -233,19 +254,18 @@ def _figures(cells: pd.DataFrame, fits: pd.DataFrame, out: Path) -> list[Path]:
     paths: list[Path] = []
     # h* and E* against u: emulated formats with the fitted law, theory slope dashed
     u_cells = use[use.sweep == "u"].copy()
-    u_cells["kind"] = np.where(u_cells.format.str.startswith("binary"), "binary{p}", "hardware")
+    u_cells["series"] = np.where(u_cells.format.str.startswith("binary"), u_cells.label,
+                                 u_cells.label + " (hardware)")
     with plots.style():
-        from matplotlib.figure import Figure
-
         fig = Figure(figsize=(9.0, 6.4))
         axes = fig.subplots(2, 2)
         for i, target in enumerate(("h_opt", "e_opt")):
             for j, scheme in enumerate(SCHEMES):
                 ax = axes[i, j]
                 sub = u_cells[u_cells.scheme == scheme]
-                lines = _lines(fits, target, scheme, "u", sub, "label")
-                plots.law(sub, "u", target, hue="label", lines=lines, err=(f"{target}_low", f"{target}_high"),
-                          ax=ax)
+                lines = _lines(fits, target, scheme, "u", sub, "series")
+                plots.law(sub, "u", target, hue="series", lines=lines,
+                          err=(f"{target}_low", f"{target}_high"), ax=ax)
                 ax.set_title(f"{scheme}: {target} against u")
                 if i or j:
                     leg = ax.get_legend()
@@ -257,11 +277,9 @@ def _figures(cells: pd.DataFrame, fits: pd.DataFrame, out: Path) -> list[Path]:
     paths += plots.save(fig, out / "figures" / "u_laws")
 
     grid = use[use.sweep == "N_sigma"]
-    for var, fixed, other in (("N", "sigma", 1.0), ("sigma", "N", 1105)):
+    for var, fixed, other in (("N", "sigma", 1.0), ("sigma", "N", _sigma_slice(grid))):
         sl = grid[np.isclose(grid[fixed], other)]
         with plots.style():
-            from matplotlib.figure import Figure
-
             fig = Figure(figsize=(9.0, 6.4))
             axes = fig.subplots(2, 2)
             for i, target in enumerate(("h_opt", "e_opt")):
@@ -284,8 +302,6 @@ def _figures(cells: pd.DataFrame, fits: pd.DataFrame, out: Path) -> list[Path]:
     # causes: noise in units of u|J| against the dot-product length; derivative, ||g||
     nets = use[use.sweep.isin(["N_sigma", "variant"]) & np.isclose(use.sigma, 1.0)]
     with plots.style():
-        from matplotlib.figure import Figure
-
         fig = Figure(figsize=(10.5, 3.3))
         axes = fig.subplots(1, 3)
         plots.law(nets[nets.scheme == "central"], "n_madds", "noise_u", hue="format", ax=axes[0])
@@ -304,8 +320,6 @@ def _figures(cells: pd.DataFrame, fits: pd.DataFrame, out: Path) -> list[Path]:
     paths += plots.save(fig, out / "figures" / "causes")
 
     with plots.style():
-        from matplotlib.figure import Figure
-
         fig = Figure(figsize=(9.5, 3.6))
         axes = fig.subplots(1, 2)
         for ax, fmt in zip(axes, ("float32", "float64"), strict=True):
@@ -315,6 +329,12 @@ def _figures(cells: pd.DataFrame, fits: pd.DataFrame, out: Path) -> list[Path]:
         fig.tight_layout()
     paths += plots.save(fig, out / "figures" / "h_opt_heatmap")
     return paths
+
+
+def _sigma_slice(grid: pd.DataFrame) -> int:
+    """The largest N of the (N, sigma) grid that has the most sigma values."""
+    counts = grid.groupby("N").sigma.nunique().sort_values(kind="stable")
+    return int(counts.index[-1]) if len(counts) else 0
 
 
 def _lines(fits: pd.DataFrame, target: str, scheme: str, var: str, data: pd.DataFrame, hue: str,
@@ -355,7 +375,7 @@ def run(out: Path, quick: bool = False, progress: bool = True, formats: list[str
     config = {"study": "scaling", "quick": quick, "n_cells": len(cells_grid)}
     res = run_sweep(measure_cell, cells_grid, out / "cells", workers=workers, scheduler=scheduler,
                     progress=progress, meta=config)
-    cells = res.table
+    cells = annotate(res.table)
     n_boot = 500 if quick else 2000
     fits, _ = _fits(cells, n_boot)
     held = _holdout(cells)
