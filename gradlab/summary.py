@@ -10,7 +10,7 @@ __all__ = ["SUMMARY_COLUMNS", "summarize"]
 SUMMARY_COLUMNS = [
     "objective", "n_params", "format", "scheme", "h", "grad_norm", "approx_norm", "err_norm",
     "trunc_norm", "step_norm", "round_norm", "rel_course", "rel_2g", "rel_g", "rms", "max_abs",
-    "n_flagged", "flags", "n_coords", "model_trunc_norm", "model_round_norm",
+    "n_flagged", "flags", "n_coords", "err_norm_rse", "model_trunc_norm", "model_round_norm",
 ]
 _KEYS = ["objective", "n_params", "format", "scheme", "h"]
 
@@ -22,6 +22,23 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     r = np.where((den == 0) & (num == 0), 0.0, r)
     r = np.where((den == 0) & (num != 0), np.inf, r)
     return np.where(np.isinf(num), np.inf, r)  # a non-finite FD gradient: infinite error
+
+
+def _sampling_rse(e_abs: np.ndarray, n_params: int) -> float:
+    """Relative standard error of sqrt(N mean(e_i**2)) estimated from n sampled |e_i|."""
+    n = e_abs.size
+    if n >= n_params:
+        return 0.0
+    if not np.all(np.isfinite(e_abs)):
+        return np.inf
+    sq = e_abs**2
+    mean = float(np.mean(sq))
+    if mean == 0:
+        return 0.0
+    if n < 2:
+        return np.inf  # one coordinate says nothing about the spread
+    se = float(np.std(sq, ddof=1)) / np.sqrt(n) * np.sqrt(1 - n / n_params)
+    return 0.5 * se / mean
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
@@ -41,7 +58,14 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         max_abs = max |e_i|. When only a sample of n_coords < n_params coordinates
         is in the table, the 2-norms are scaled by sqrt(N / n_coords) to estimate
         the full-gradient norms (the ratios are unaffected) and max_abs is the
-        sample's. ``model_trunc_norm`` and ``model_round_norm`` are the norms of the
+        sample's; ``err_norm_rse`` is then the relative standard error of the
+        estimated ``err_norm`` from sampling (delta method on the mean of e_i**2,
+        with the finite-population correction; 0 when every coordinate is in the
+        table), and every normalised error carries that relative uncertainty from
+        its numerator. It is a lower bound of the uncertainty when a few
+        coordinates carry most of the error: a sample that misses them also
+        underestimates the spread (tests/test_summary.py measures this).
+        ``model_trunc_norm`` and ``model_round_norm`` are the norms of the
         model columns (the parts as the error model predicts them). A non-finite FD
         value makes the metrics of its row ``inf`` (the FD gradient is not finite),
         never NaN; ``flags`` counts each flag.
@@ -77,6 +101,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         flagged = flags != ""
         counts = flags[flagged].str.split(",").explode().value_counts()
         e_abs = grp["err_total"].abs().to_numpy(dtype=np.float64)
+        rse = _sampling_rse(e_abs, n_params)
         row = dict(zip(_KEYS, key, strict=True))
         row.update(
             grad_norm=gn,
@@ -93,6 +118,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             n_flagged=int(flagged.sum()),
             flags=";".join(f"{k}:{v}" for k, v in sorted(counts.items())),
             n_coords=n_coords,
+            err_norm_rse=rse,
             model_trunc_norm=norm("model_trunc") if "model_trunc" in grp else np.nan,
             model_round_norm=norm("model_round") if "model_round" in grp else np.nan,
         )
