@@ -108,8 +108,9 @@ def optimum(steps: np.ndarray, errors: np.ndarray) -> tuple[float, float, bool]:
     if not np.isfinite(e).any():
         return math.nan, math.inf, False
     k = int(np.nanargmin(np.where(np.isfinite(e), e, np.inf)))
-    if k == 0 or k == h.size - 1 or e[k] <= 0:
-        return float(h[k]), float(e[k]), True
+    edge = k == 0 or k == h.size - 1
+    if edge or e[k] <= 0:  # on the edge, or an exact FD value: nothing to refine
+        return float(h[k]), float(e[k]), edge
     x, y = np.log(h[k - 1 : k + 2]), np.log(e[k - 1 : k + 2])
     if not np.all(np.isfinite(y)):
         return float(h[k]), float(e[k]), False
@@ -205,11 +206,12 @@ def measure_cell(params: Mapping[str, Any]) -> pd.DataFrame:
                        fmt.u)
     curve = _measure(obj, fmt, scheme, steps, coords, sigma, n, gnorm, int(p["seed"]), int(p["workers"]))
     h_opt, e_opt, edge = optimum(steps, curve["e"])
-    if edge and h_opt < float(p["max_step"]) / 2:  # widen once towards the edge it fell on
+    if edge and e_opt > 0 and h_opt < float(p["max_step"]) / 2:  # widen once, on the same lattice
         lo = h_opt == steps[0]
-        extra = _step_grid(h_opt * 10.0 ** (-float(p["decades"]) if lo else float(p["decades"])),
-                           int(p["steps_per_decade"]), float(p["decades"]), float(p["max_step"]), fmt.u)
-        extra = extra[(extra < steps[0]) | (extra > steps[-1])]
+        ks = np.arange(1, round(float(p["decades"]) * int(p["steps_per_decade"])) + 1)
+        ratio = 10.0 ** (ks / int(p["steps_per_decade"]))
+        extra = steps[0] / ratio if lo else steps[-1] * ratio
+        extra = extra[extra <= float(p["max_step"])]
         if extra.size:
             more = _measure(obj, fmt, scheme, extra, coords, sigma, n, gnorm, int(p["seed"]),
                             int(p["workers"]))
@@ -249,6 +251,9 @@ def annotate(cells: pd.DataFrame) -> pd.DataFrame:
     with ``status`` other than "ok").
     """
     out = cells.copy()
+    for col in ("h_opt", "e_opt", "edge", "flags_at_opt"):  # all cells failed: no measurements
+        if col not in out:
+            out[col] = np.nan
     status = out["status"] if "status" in out else pd.Series("ok", index=out.index)
     finite = np.isfinite(out["h_opt"].astype(float)) & np.isfinite(out["e_opt"].astype(float))
     positive = out["e_opt"].astype(float) > 0

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from gradlab import plots
 from gradlab.fits import fit_power_law, fit_table, holdout, median_factor
 from gradlab.paper import sci
-from gradlab.scaling import annotate, implied_exponent, measure_cell
+from gradlab.scaling import annotate, build_objective, implied_exponent, measure_cell
 from gradlab.sweep import run_sweep
 from gradlab.tables import provenance, write_table
 
@@ -58,7 +58,8 @@ def grid(quick: bool = False) -> list[dict[str, Any]]:
     u_formats = [f"binary{p}" for p in p_values] + (HARDWARE[:4] if quick else HARDWARE)
     for label, spec in (list(U_OBJECTIVES.items())[:1] if quick else U_OBJECTIVES.items()):
         for fmt in u_formats:
-            add("u", label, spec, fmt)
+            if not (spec is BASE_NET and fmt in ("float32", "float64")):  # those are in N_sigma
+                add("u", label, spec, fmt)
     nets = NETS[:4] if quick else NETS
     sigmas = [0.01, 0.1, 1.0, 10.0] if quick else SIGMAS
     for widths in nets:
@@ -74,6 +75,13 @@ def grid(quick: bool = False) -> list[dict[str, Any]]:
                     add("variant", f"mlp {activation} {loss}",
                         {**BASE_NET, "widths": widths, "activation": activation, "loss": loss}, fmt)
     return cells
+
+
+def _u_cells(use: pd.DataFrame) -> pd.DataFrame:
+    """The u sweep, with the base network's float32/float64 cells (measured once, in N_sigma)."""
+    base = ((use.sweep == "N_sigma") & (use.widths == "-".join(map(str, BASE_NET["widths"])))
+            & np.isclose(use.sigma, BASE_NET["sigma"]))
+    return use[(use.sweep == "u") | base]
 
 
 def _usable(cells: pd.DataFrame) -> pd.DataFrame:
@@ -136,7 +144,8 @@ def _fits(cells: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, dict[str, Any
     rows.append(f_j)
 
     # noise in units of u|J| against the length of the dot products (n multiply-adds)
-    nets = use[use.sweep.isin(["N_sigma", "variant"]) & (use.sigma == 1.0)].copy()
+    nets = use[use.sweep.isin(["N_sigma", "variant"]) & (use.sigma == 1.0)
+               & (use.scheme == "central")].copy()  # the noise of J does not depend on the scheme
     if len(nets) > 3:
         law = fit_power_law(nets, "noise_u", ["n_madds"], n_boot=n_boot)
         fr = law.to_frame()
@@ -173,13 +182,13 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
     out["nonfinite_cells"] = ", ".join(
         f"{r.label} {r.widths} sigma={r.sigma:g} {r.format} {r.scheme}"
         for r in cells[cells.note.str.startswith("no finite")].itertuples()) or "none"
-    out["n_formats_u"] = str(cells[cells.sweep == "u"].format.nunique())
+    out["n_formats_u"] = str(_u_cells(cells).format.nunique())
     out["n_p"] = str(cells[(cells.sweep == "u") & cells.format.str.startswith("binary")].format.nunique())
     out["n_max"] = sci(float(cells.N.max()), 3)
     out["n_min"] = str(int(cells.N.min()))
     ps = cells[cells.format.str.startswith("binary")].format.str[6:].astype(int)
     out["p_min"], out["p_max"] = str(int(ps.min())), str(int(ps.max()))
-    out["n_u_net"] = str(int(cells[(cells.sweep == "u") & (cells.label == "mlp tanh bce")].N.iloc[0]))
+    out["n_u_net"] = str(build_objective(BASE_NET).n_params)
     nets = cells[cells.sweep == "N_sigma"]
     out["sigma_min"], out["sigma_max"] = sci(float(nets.sigma.min())), sci(float(nets.sigma.max()))
     out["level_pct"] = sci(100 * float(fits.level.dropna().iloc[0]))
@@ -232,14 +241,18 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
     for target in ("h_opt", "e_opt"):
         h = held[held.target == target]
         out[f"holdout_{target}"] = sci(median_factor(h), 3)
-        out[f"holdout_{target}_p90"] = sci(float(np.quantile(h.factor, 0.9)), 3)
+        finite = h.factor[np.isfinite(h.factor)]
+        out[f"holdout_{target}_p90"] = sci(float(np.quantile(finite, 0.9)), 3) if len(finite) else "—"
     out["n_holdout_configs"] = str(held.drop_duplicates(["config"]).shape[0]) if "config" in held else "0"
-    model = np.exp(np.abs(np.log(use.h_model / use.h_opt)))
+    modelled = use[np.isfinite(use.h_model) & np.isfinite(use.e_model)]
+    out["n_no_model"] = str(len(use) - len(modelled))  # no truncation: the model has no minimum
+    model = np.exp(np.abs(np.log(modelled.h_model / modelled.h_opt)))
     out["model_h_factor"] = sci(float(np.median(model)), 3)
     out["model_h_within2_pct"] = sci(100 * float((model <= 2).mean()), 3)
-    emodel = np.exp(np.abs(np.log(use.e_model / use.e_opt)))
+    emodel = np.exp(np.abs(np.log(modelled.e_model / modelled.e_opt)))
     out["model_e_factor"] = sci(float(np.median(emodel)), 3)
-    hw = use[(use.sweep == "u") & ~use.format.str.startswith("binary") & (use.label == "mlp tanh bce")]
+    u_use = _u_cells(use)
+    hw = u_use[~u_use.format.str.startswith("binary") & (u_use.label == "mlp tanh bce")]
     hw_rows = []
     for r in ufit[ufit.target == "h_opt"].itertuples():
         sub = hw[hw.scheme == r.scheme]
@@ -253,7 +266,7 @@ def _figures(cells: pd.DataFrame, fits: pd.DataFrame, out: Path) -> list[Path]:
     use = _usable(cells)
     paths: list[Path] = []
     # h* and E* against u: emulated formats with the fitted law, theory slope dashed
-    u_cells = use[use.sweep == "u"].copy()
+    u_cells = _u_cells(use).copy()
     u_cells["series"] = np.where(u_cells.format.str.startswith("binary"), u_cells.label,
                                  u_cells.label + " (hardware)")
     with plots.style():

@@ -31,7 +31,8 @@ def test_cell_row_brackets_the_minimum_and_agrees_with_the_model() -> None:
 def test_quadratic_central_is_pure_rounding() -> None:
     row = measure_cell({"objective": {"family": "quadratic", "n": 4}, "format": "float32",
                         "scheme": "central"}).iloc[0]
-    assert row["trunc_at_opt"] == 0  # no third derivative: D_exact - g vanishes exactly
+    # no third derivative: D_exact - g vanishes (to the reference's precision)
+    assert row["trunc_at_opt"] < 1e-25 * row["round_at_opt"]
     assert math.isinf(row["h_model"])  # the model has no minimum ...
     # ... and the measured one lies where |J(theta + h)| starts to grow (h of order 1),
     # far above the u^(1/3) of a truncating objective
