@@ -122,9 +122,15 @@ def optimum(steps: np.ndarray, errors: np.ndarray) -> tuple[float, float, bool]:
 
 
 def _step_grid(centre: float, per_decade: int, decades: float, max_step: float, u: float) -> np.ndarray:
-    """Log-spaced steps ``centre * 10**(k / per_decade)`` over +-decades, at most max_step."""
+    """Log-spaced steps ``centre * 10**(k / per_decade)`` over +-decades, at most max_step.
+
+    Without a model minimum (no truncation) the grid runs from ``u**(1/3) * 10**-decades``
+    all the way up to max_step: the optimum then lies where |J| starts to grow.
+    """
     if not (np.isfinite(centre) and centre > 0):
-        centre = u ** (1 / 3)  # no model minimum (no truncation): centre on a central step
+        lo = u ** (1 / 3) * 10.0**-decades
+        n = max(5, math.ceil(per_decade * math.log10(max_step / lo)) + 1)
+        return np.geomspace(lo, max_step, n)
     k = np.arange(-round(decades * per_decade), round(decades * per_decade) + 1)
     steps = centre * 10.0 ** (k / per_decade)
     steps = steps[steps <= max_step]

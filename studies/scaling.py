@@ -41,6 +41,7 @@ U_OBJECTIVES = {
     "logistic": {"family": "logistic_regression", "n_features": 10, "n_samples": 32, "seed": 0},
     "quadratic": {"family": "quadratic", "n": 10, "cond": 10.0, "seed": 0},
 }
+MAX_STEP = {"quadratic": 16.0}  # no truncation: central's optimum lies where |J| grows
 THEORY_U = {("h_opt", 1): 1 / 2, ("h_opt", 2): 1 / 3, ("e_opt", 1): 1 / 2, ("e_opt", 2): 2 / 3}
 CAUSES = {"noise": "noise", "deriv": "m_rms", "grad": "grad_norm"}
 
@@ -51,8 +52,11 @@ def grid(quick: bool = False) -> list[dict[str, Any]]:
 
     def add(sweep: str, label: str, spec: dict[str, Any], fmt: str, n_coords: int = 16) -> None:
         for scheme in SCHEMES:
-            cells.append({"sweep": sweep, "label": label, "objective": spec, "format": fmt,
-                          "scheme": scheme, "n_coords": n_coords})
+            cell = {"sweep": sweep, "label": label, "objective": spec, "format": fmt, "scheme": scheme,
+                    "n_coords": n_coords}
+            if label in MAX_STEP:
+                cell["max_step"] = MAX_STEP[label]
+            cells.append(cell)
 
     p_values = P_QUICK if quick else P_FULL
     u_formats = [f"binary{p}" for p in p_values] + (HARDWARE[:4] if quick else HARDWARE)
@@ -84,6 +88,14 @@ def _u_cells(use: pd.DataFrame) -> pd.DataFrame:
     return use[(use.sweep == "u") | base]
 
 
+def _u_theory(label: str, target: str, scheme: str) -> float:
+    """Exponent in u of h* or E*: 1/(q+1) and q/(q+1); for a quadratic's central
+    difference (no truncation) E* ~ u at a step that does not depend on u."""
+    if (label, scheme) == ("quadratic", "central"):
+        return 0.0 if target == "h_opt" else 1.0
+    return THEORY_U.get((target, 1 if scheme == "forward" else 2), math.nan)
+
+
 def _usable(cells: pd.DataFrame) -> pd.DataFrame:
     """Cells with a bracketed, finite optimum (the others stay in scaling_cells with a note)."""
     return cells[cells["usable"]].copy()
@@ -100,9 +112,12 @@ def _fits(cells: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, dict[str, Any
     f_u = fit_table(emulated, ["h_opt", "e_opt"], ["u"], by=["label", "scheme"], joint=True,
                     single=False, n_boot=n_boot)
     f_u["format"] = "binary{p}"
-    f_u["theory"] = [THEORY_U.get((t, 1 if s == "forward" else 2), math.nan)
-                     for t, s in zip(f_u.target, f_u.scheme, strict=True)]
-    f_u["theory_basis"] = "rounding model: noise of J proportional to u"
+    f_u["theory"] = [_u_theory(lab, t, sch)
+                     for lab, t, sch in zip(f_u.label, f_u.target, f_u.scheme, strict=True)]
+    f_u["theory_basis"] = [
+        "no truncation: E* is rounding at a step set by theta's scale, so E* ~ u and h* free of u"
+        if (lab, sch) == ("quadratic", "central") else "rounding model: noise of J proportional to u"
+        for lab, sch in zip(f_u.label, f_u.scheme, strict=True)]
     rows.append(f_u)
 
     grid_cells = use[use.sweep == "N_sigma"]
@@ -178,14 +193,16 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
     out["n_cells"] = str(len(cells))
     out["n_failed"] = str(int((cells.status != "ok").sum()))
     out["n_edge"] = str(int(cells.note.str.contains("edge").sum()))
+    out["edge_which"] = _which(cells[cells.note.str.contains("edge")])
     out["n_nonfinite"] = str(int(cells.note.str.startswith("no finite").sum()))
     out["nonfinite_cells"] = ", ".join(
         f"{r.label} {r.widths} sigma={r.sigma:g} {r.format} {r.scheme}"
         for r in cells[cells.note.str.startswith("no finite")].itertuples()) or "none"
     out["n_formats_u"] = str(_u_cells(cells).format.nunique())
     out["n_p"] = str(cells[(cells.sweep == "u") & cells.format.str.startswith("binary")].format.nunique())
-    out["n_max"] = sci(float(cells.N.max()), 3)
-    out["n_min"] = str(int(cells.N.min()))
+    grid_ok = cells[(cells.sweep == "N_sigma") & (cells.status == "ok")]
+    out["n_max"] = str(int(grid_ok.N.max()))
+    out["n_min"] = str(int(grid_ok.N.min()))
     ps = cells[cells.format.str.startswith("binary")].format.str[6:].astype(int)
     out["p_min"], out["p_max"] = str(int(ps.min())), str(int(ps.max()))
     out["n_u_net"] = str(build_objective(BASE_NET).n_params)
@@ -246,6 +263,7 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
     out["n_holdout_configs"] = str(held.drop_duplicates(["config"]).shape[0]) if "config" in held else "0"
     modelled = use[np.isfinite(use.h_model) & np.isfinite(use.e_model)]
     out["n_no_model"] = str(len(use) - len(modelled))  # no truncation: the model has no minimum
+    out["no_model_which"] = _which(use[~use.index.isin(modelled.index)])
     model = np.exp(np.abs(np.log(modelled.h_model / modelled.h_opt)))
     out["model_h_factor"] = sci(float(np.median(model)), 3)
     out["model_h_within2_pct"] = sci(100 * float((model <= 2).mean()), 3)
@@ -260,6 +278,14 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
         hw_rows += list(np.exp(np.abs(np.log(pred / sub.h_opt))))
     out["hardware_factor"] = sci(float(np.median(hw_rows)), 3) if hw_rows else "—"
     return pd.DataFrame({"name": list(out), "text": list(out.values())})
+
+
+def _which(cells: pd.DataFrame) -> str:
+    """The objectives and schemes of some cells, e.g. "quadratic central (6)"."""
+    if cells.empty:
+        return "none"
+    counts = cells.groupby(["label", "scheme"]).size()
+    return ", ".join(f"{lab} {sch} ({n})" for (lab, sch), n in counts.items())
 
 
 def _figures(cells: pd.DataFrame, fits: pd.DataFrame, out: Path) -> list[Path]:
