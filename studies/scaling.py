@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gradlab import plots
+from gradlab.attribution import attribute_noise
 from gradlab.fits import fit_power_law, fit_table, holdout, median_factor
 from gradlab.paper import sci
 from gradlab.scaling import annotate, build_objective, implied_exponent, measure_cell
@@ -101,12 +102,11 @@ def _usable(cells: pd.DataFrame) -> pd.DataFrame:
     return cells[cells["usable"]].copy()
 
 
-def _fits(cells: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _fits(cells: pd.DataFrame, n_boot: int) -> pd.DataFrame:
     """scaling_fits: u laws per objective and scheme (theory 1/(q+1), q/(q+1)); N and
     sigma laws per format and scheme with the exponents their causes imply; and the
     joint law in (u, N, sigma)."""
     use = _usable(cells)
-    extra: dict[str, Any] = {}
     rows = []
     emulated = use[(use.sweep == "u") & use.format.str.startswith("binary")]
     f_u = fit_table(emulated, ["h_opt", "e_opt"], ["u"], by=["label", "scheme"], joint=True,
@@ -167,9 +167,7 @@ def _fits(cells: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, dict[str, Any
         fr["format"], fr["scheme"], fr["label"], fr["fit"] = "float32+float64", "both", "mlp sigma=1", "joint"
         fr["theory"], fr["theory_basis"] = 0.5, "probabilistic rounding sqrt(n) u (worst case n u: 1)"
         rows.append(fr)
-        extra["noise_law"] = law
-    fits = pd.concat(rows, ignore_index=True)
-    return fits, extra
+    return pd.concat(rows, ignore_index=True)
 
 
 def _holdout(cells: pd.DataFrame) -> pd.DataFrame:
@@ -186,9 +184,32 @@ def _holdout(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+ATTRIBUTION_NETS = [[8, 16, 1], [16, 32, 16, 1]]
+
+
+def _attribution() -> pd.DataFrame:
+    """Which operations make J noisy, for two network sizes in float32 (one rounded at a time)."""
+    parts = []
+    for widths in ATTRIBUTION_NETS:
+        spec = {**BASE_NET, "widths": widths}
+        obj = build_objective(spec)
+        t = attribute_noise(obj, "float32").to_frame()
+        t["N"] = obj.n_params
+        last_mm = int(t.loc[t.op == "matmul", "site"].max())
+        t["part"] = np.select([t.op == "matmul", t.site > last_mm + 1], ["matmul", "output and loss"],
+                              default="other")
+        parts.append(t)
+    return pd.concat(parts, ignore_index=True)
+
+
 def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, seconds: float,
-             sweep_info: Any) -> pd.DataFrame:
+             sweep_info: Any, attribution: pd.DataFrame) -> pd.DataFrame:
     out: dict[str, str] = {}
+    shares = attribution.groupby(["N", "part"]).share.sum()
+    for n_params in attribution.N.unique():
+        out[f"matmul_share_{n_params}"] = sci(100 * float(shares.get((n_params, "matmul"), 0.0)))
+        out[f"loss_share_{n_params}"] = sci(100 * float(shares.get((n_params, "output and loss"), 0.0)))
+    out["attribution_ns"] = " and ".join(str(n) for n in attribution.N.unique())
     use = _usable(cells)
     out["n_cells"] = str(len(cells))
     out["n_failed"] = str(int((cells.status != "ok").sum()))
@@ -233,6 +254,10 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
         lines.append(f"| {r.format} | {r.scheme} | {r.target} | {r.variable} | {sci(r.exponent, 3)} | "
                      f"[{sci(r.ci_low, 3)}, {sci(r.ci_high, 3)}] | {sci(r.theory, 3)} |")
     out["ns_table"] = "\n".join(lines)
+    hd = joint[joint.target.isin(["h_opt", "e_opt"]) & np.isfinite(joint.theory)]
+    out["n_implied"] = str(len(hd))
+    out["n_implied_within"] = str(int(((hd.theory >= hd.ci_low) & (hd.theory <= hd.ci_high)).sum()))
+    out["max_implied_gap"] = sci(float((hd.theory - hd.exponent).abs().max()), 2) if len(hd) else "—"
     cause_names = {"noise": "noise of J", "noise_u": "noise of J in u|J|", "grad_norm": "||g||"}
     lines = ["| format | cause | variable | exponent | 95% CI |", "|---|---|---|---|---|"]
     for r in joint[~joint.target.isin(["h_opt", "e_opt"])].itertuples():
@@ -416,14 +441,16 @@ def run(out: Path, quick: bool = False, progress: bool = True, formats: list[str
                     progress=progress, meta=config)
     cells = annotate(res.table)
     n_boot = 500 if quick else 2000
-    fits, _ = _fits(cells, n_boot)
+    fits = _fits(cells, n_boot)
     held = _holdout(cells)
+    attribution = _attribution()
     seconds = time.perf_counter() - t0
-    numbers = _numbers(cells, fits, held, seconds, res)
+    numbers = _numbers(cells, fits, held, seconds, res, attribution)
     meta = provenance(config)
     paths = [write_table(cells, out / "tables" / "scaling_cells", meta),
              write_table(fits, out / "tables" / "scaling_fits", meta),
              write_table(held, out / "tables" / "scaling_holdout", meta),
+             write_table(attribution, out / "tables" / "noise_attribution", meta),
              write_table(numbers, out / "tables" / "numbers", meta)]
     figures = _figures(cells, fits, out)
     return {"seconds": time.perf_counter() - t0, "tables": paths, "figures": figures}
