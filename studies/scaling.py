@@ -305,6 +305,28 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
     return pd.DataFrame({"name": list(out), "text": list(out.values())})
 
 
+def _law_grid(data: pd.DataFrame, x: str, hue: str, lines: Any, title: Any) -> Figure:
+    """h* and E* (rows) for central and forward differences (columns) against x, with
+    ``lines(target, scheme, subset)`` drawn over the points; one legend, in the first panel."""
+    with plots.style():
+        fig = Figure(figsize=(9.0, 6.4))
+        axes = fig.subplots(2, 2)
+        for i, target in enumerate(("h_opt", "e_opt")):
+            for j, scheme in enumerate(SCHEMES):
+                ax = axes[i, j]
+                sub = data[data.scheme == scheme]
+                plots.law(sub, x, target, hue=hue, lines=lines(target, scheme, sub),
+                          err=(f"{target}_low", f"{target}_high"), ax=ax)
+                ax.set_title(title(target, scheme))
+                leg = ax.get_legend()
+                if (i or j) and leg is not None:
+                    leg.remove()
+                elif leg is not None:
+                    ax.legend(fontsize=6, loc="best")
+        fig.tight_layout()
+    return fig
+
+
 def _which(cells: pd.DataFrame) -> str:
     """The objectives and schemes of some cells, e.g. "quadratic central (6)"."""
     if cells.empty:
@@ -320,47 +342,17 @@ def _figures(cells: pd.DataFrame, fits: pd.DataFrame, out: Path) -> list[Path]:
     u_cells = _u_cells(use).copy()
     u_cells["series"] = np.where(u_cells.format.str.startswith("binary"), u_cells.label,
                                  u_cells.label + " (hardware)")
-    with plots.style():
-        fig = Figure(figsize=(9.0, 6.4))
-        axes = fig.subplots(2, 2)
-        for i, target in enumerate(("h_opt", "e_opt")):
-            for j, scheme in enumerate(SCHEMES):
-                ax = axes[i, j]
-                sub = u_cells[u_cells.scheme == scheme]
-                lines = _lines(fits, target, scheme, "u", sub, "series")
-                plots.law(sub, "u", target, hue="series", lines=lines,
-                          err=(f"{target}_low", f"{target}_high"), ax=ax)
-                ax.set_title(f"{scheme}: {target} against u")
-                if i or j:
-                    leg = ax.get_legend()
-                    if leg is not None:
-                        leg.remove()
-                else:
-                    ax.legend(fontsize=6, loc="upper left")
-        fig.tight_layout()
+    fig = _law_grid(u_cells, "u", "series", lambda t, sch, sub: _lines(fits, t, sch, "u", sub, "series"),
+                    lambda t, sch: f"{sch}: {t} against u")
     paths += plots.save(fig, out / "figures" / "u_laws")
 
     grid = use[use.sweep == "N_sigma"]
     for var, fixed, other in (("N", "sigma", 1.0), ("sigma", "N", _sigma_slice(grid))):
         sl = grid[np.isclose(grid[fixed], other)]
-        with plots.style():
-            fig = Figure(figsize=(9.0, 6.4))
-            axes = fig.subplots(2, 2)
-            for i, target in enumerate(("h_opt", "e_opt")):
-                for j, scheme in enumerate(SCHEMES):
-                    ax = axes[i, j]
-                    sub = sl[sl.scheme == scheme]
-                    plots.law(sub, var, target, hue="format", err=(f"{target}_low", f"{target}_high"),
-                              lines=_lines(fits, target, scheme, var, sub, "format", at={fixed: other}),
-                              ax=ax)
-                    ax.set_title(f"{scheme}: {target} against {var} ({fixed} = {other:g})")
-                    if i or j:
-                        leg = ax.get_legend()
-                        if leg is not None:
-                            leg.remove()
-                    else:
-                        ax.legend(fontsize=6, loc="best")
-            fig.tight_layout()
+        fig = _law_grid(
+            sl, var, "format",
+            lambda t, sch, sub, v=var, f=fixed, o=other: _lines(fits, t, sch, v, sub, "format", at={f: o}),
+            lambda t, sch, v=var, f=fixed, o=other: f"{sch}: {t} against {v} ({f} = {o:g})")
         paths += plots.save(fig, out / "figures" / f"{var}_laws")
 
     # causes: noise in units of u|J| against the dot-product length; derivative, ||g||
