@@ -362,9 +362,9 @@ def _figures(cells: pd.DataFrame, fits: pd.DataFrame, out: Path) -> list[Path]:
         axes = fig.subplots(1, 3)
         plots.law(nets[nets.scheme == "central"], "n_madds", "noise_u", hue="format", ax=axes[0])
         xs = np.geomspace(float(nets.n_madds.min()), float(nets.n_madds.max()), 20)
-        y0 = float(nets.noise_u.median()) / math.sqrt(float(np.median(nets.n_madds)))
-        axes[0].plot(xs, y0 * np.sqrt(xs), "k--", lw=0.8, label="sqrt(n) (probabilistic)")
-        axes[0].plot(xs, y0 * math.sqrt(xs[0]) * xs / xs[0], "k:", lw=0.8, label="n (worst case)")
+        y0 = float(nets[nets.n_madds == nets.n_madds.min()].noise_u.median())  # from the smallest net
+        axes[0].plot(xs, y0 * np.sqrt(xs / xs[0]), "k--", lw=0.8, label="grows as sqrt(n) (probabilistic)")
+        axes[0].plot(xs, y0 * xs / xs[0], "k:", lw=0.8, label="grows as n (worst case)")
         axes[0].legend(fontsize=6)
         axes[0].set_title("noise of J [u |J|]")
         central = nets[(nets.scheme == "central") & (nets.format == "float64")]
