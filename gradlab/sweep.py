@@ -167,13 +167,18 @@ def _save(out: Path, key: str, index: int, params: dict[str, Any], outcome: _Out
     return rows is not None
 
 
-def _status(path: Path) -> str | None:
-    """"ok" or "error" for a cell file, None if there is none (or it cannot be read)."""
+def _status(path: Path, version: str | None = None) -> str | None:
+    """"ok" or "error" for a cell file; None if there is none, it cannot be read, or it was
+    written under another ``version`` (when one is given)."""
     try:
-        status = pq.read_table(path, columns=["status"]).column("status").to_pylist()
+        table = pq.read_table(path, columns=["status"])
     except (OSError, pa.ArrowException):
         return None
-    return "error" if "error" in status else "ok"
+    if version is not None:
+        info = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
+        if info.get("config", {}).get("version") != version:
+            return None
+    return "error" if "error" in table.column("status").to_pylist() else "ok"
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -250,6 +255,7 @@ def run_sweep(
     progress: bool = True,
     retry_failed: bool = True,
     meta: Mapping[str, Any] | None = None,
+    version: str | None = None,
 ) -> SweepResult:
     """Run ``fn(params)`` for every cell of a grid, in parallel, resumably, into a parquet dataset.
 
@@ -279,6 +285,10 @@ def run_sweep(
         Recompute cells whose file records a failure; otherwise keep them.
     meta : dict, optional
         Extra provenance (e.g. the study config), stored with every cell and in ``_sweep.json``.
+    version : str, optional
+        The version of what ``fn`` computes (bump it when its numerics change). Stored with
+        every cell; cells written under another version (or none) are recomputed, so a resume
+        never mixes results of different code. Without it, existing cells are reused as they are.
 
     Returns
     -------
@@ -297,8 +307,12 @@ def run_sweep(
     if scheduler is not None and workers is not None:
         raise ValueError("give workers (local processes) or scheduler (dask), not both")
     meta = dict(meta or {})
-    if reserved := {"cell", "key"} & meta.keys():
+    if version is not None and not isinstance(version, str):
+        raise TypeError(f"version must be a str, got {type(version).__name__}")
+    if reserved := {"cell", "key", "version"} & meta.keys():
         raise ValueError(f"meta: the keys {sorted(reserved)} are reserved for the cell's provenance")
+    if version is not None:
+        meta["version"] = version  # the runner's own entry, stored with every cell
     n_workers = workers or os.cpu_count() or 1
     if scheduler is None and n_workers > 1:
         try:
@@ -322,7 +336,7 @@ def run_sweep(
              "meta": meta, "provenance": provenance()}
     _atomic(out / "_sweep.json", lambda tmp: Path(tmp).write_text(json.dumps(sweep, indent=1, default=str)))
 
-    status = [_status(out / f"cell-{k}.parquet") for k in keys]
+    status = [_status(out / f"cell-{k}.parquet", version) for k in keys]
     todo = [i for i, s in enumerate(status) if s is None or (s == "error" and retry_failed)]
     bar = tqdm(total=len(todo), desc="sweep", unit="cell", disable=not progress)
     n_new_failed = 0

@@ -45,6 +45,7 @@ U_OBJECTIVES = {
 MAX_STEP = {"quadratic": 16.0}  # no truncation: central's optimum lies where |J| grows
 THEORY_U = {("h_opt", 1): 1 / 2, ("h_opt", 2): 1 / 3, ("e_opt", 1): 1 / 2, ("e_opt", 2): 2 / 3}
 CAUSES = {"noise": "noise", "deriv": "m_rms", "grad": "grad_norm"}
+CELL_VERSION = "1"  # of what gradlab.scaling.measure_cell computes: bump it when that changes
 
 
 def grid(quick: bool = False) -> list[dict[str, Any]]:
@@ -430,7 +431,7 @@ def run(out: Path, quick: bool = False, progress: bool = True, formats: list[str
         cells_grid = [c for c in cells_grid if c["format"] in formats]
     config = {"study": "scaling", "quick": quick, "n_cells": len(cells_grid)}
     res = run_sweep(measure_cell, cells_grid, out / "cells", workers=workers, scheduler=scheduler,
-                    progress=progress, meta=config)
+                    progress=progress, meta=config, version=CELL_VERSION)
     cells = annotate(res.table)
     n_boot = 500 if quick else 2000
     fits = _fits(cells, n_boot)

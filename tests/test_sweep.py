@@ -96,6 +96,23 @@ def test_failed_cell_is_a_row_and_is_retried(tmp_path: Path) -> None:
     assert list(fresh.table.columns) == ["k", "y", *RUNNER_COLUMNS]  # no params columns when all ok
 
 
+def test_version_recomputes_cells_of_other_code(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    (calls / "fixed").touch()
+    cells = product(x=[1, 3], calls=[str(calls)])
+    first = run_sweep(_flaky, cells, tmp_path / "out", workers=1, progress=False, version="a")
+    same = run_sweep(_flaky, cells, tmp_path / "out", workers=1, progress=False, version="a")
+    assert (same.n_computed, same.n_reused) == (0, 2) and _calls(calls) == [1, 3]
+    pd.testing.assert_frame_equal(same.table, first.table)
+    bumped = run_sweep(_flaky, cells, tmp_path / "out", workers=1, progress=False, version="b")
+    assert (bumped.n_computed, bumped.n_reused) == (2, 0) and _calls(calls) == [1, 1, 3, 3]
+    unversioned = run_sweep(_flaky, cells, tmp_path / "out", workers=1, progress=False)
+    assert unversioned.n_computed == 0  # without a version, whatever is there is reused
+    with pytest.raises(ValueError, match="reserved"):
+        run_sweep(_flaky, cells, tmp_path / "out", workers=1, meta={"version": "c"})
+
+
 def test_dead_worker_fails_its_cells_not_the_sweep(tmp_path: Path) -> None:
     cells = product(x=[1, 2, 3, 4])
     res = run_sweep(_dies, cells, tmp_path, workers=2, progress=False)
