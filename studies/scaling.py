@@ -417,7 +417,8 @@ def _lines(fits: pd.DataFrame, target: str, scheme: str, var: str, data: pd.Data
                      "legend": f"{lev}: fit {sci(r.exponent, 3)}"})
         if np.isfinite(r.theory):
             rows.append({hue: lev, "exponent": r.theory, "intercept": float(np.mean(y - r.theory * x)),
-                         "dashed": True, "legend": f"{lev}: theory {sci(r.theory, 3)}"})
+                         "dashed": True,
+                         "legend": f"{lev}: {'theory' if var == 'u' else 'implied'} {sci(r.theory, 3)}"})
     return pd.DataFrame(rows, columns=[hue, "exponent", "intercept", "dashed", "legend"])
 
 
