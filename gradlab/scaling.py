@@ -32,7 +32,7 @@ from gradlab import formats as fmts
 from gradlab import objectives
 from gradlab import schemes as schs
 from gradlab.engine import fd_errors
-from gradlab.exact import exact
+from gradlab.exact import ExactResult, exact
 from gradlab.noise import noise_level
 from gradlab.objective import Objective
 
@@ -194,7 +194,10 @@ def measure_cell(params: Mapping[str, Any]) -> pd.DataFrame:
     k = min(int(p["n_coords"]), n)
     coords = np.sort(rng.choice(n, size=k, replace=False))
     q = scheme.order
-    ref = exact(obj, fmt, digits=30, orders=(q + 1,), coords=coords.tolist())
+    # digits enough for fd_errors to reuse this reference down to steps 10**-5 u**(1/(q+1))
+    h_lo = fmt.u ** (1 / (q + 1)) * 1e-5
+    bits = 2 * fmt.p + 64 + (q + 2) * math.ceil(-math.log2(h_lo))
+    ref = exact(obj, fmt, digits=math.ceil(bits / math.log2(10)), orders=(q + 1,), coords=coords.tolist())
     g_all = np.asarray([float(v) for v in ref.grad])
     gnorm = float(np.linalg.norm(g_all))
     deriv = np.asarray([float(v) for v in ref.derivatives[q + 1]])
@@ -210,7 +213,8 @@ def measure_cell(params: Mapping[str, Any]) -> pd.DataFrame:
         h_model, e_model = math.inf, math.nan
     steps = _step_grid(h_model, int(p["steps_per_decade"]), float(p["decades"]), float(p["max_step"]),
                        fmt.u)
-    curve = _measure(obj, fmt, scheme, steps, coords, sigma, n, gnorm, int(p["seed"]), int(p["workers"]))
+    curve = _measure(obj, fmt, scheme, steps, coords, sigma, ref, n, gnorm, int(p["seed"]),
+                     int(p["workers"]))
     h_opt, e_opt, edge = optimum(steps, curve["e"])
     if edge and e_opt > 0 and h_opt < float(p["max_step"]) / 2:  # widen once, on the same lattice
         lo = h_opt == steps[0]
@@ -219,7 +223,7 @@ def measure_cell(params: Mapping[str, Any]) -> pd.DataFrame:
         extra = steps[0] / ratio if lo else steps[-1] * ratio
         extra = extra[extra <= float(p["max_step"])]
         if extra.size:
-            more = _measure(obj, fmt, scheme, extra, coords, sigma, n, gnorm, int(p["seed"]),
+            more = _measure(obj, fmt, scheme, extra, coords, sigma, ref, n, gnorm, int(p["seed"]),
                             int(p["workers"]))
             curve = {key: np.concatenate([curve[key], more[key]], axis=-1) for key in curve}
             order = np.argsort(curve["h"])
@@ -284,11 +288,11 @@ def json_list(v: Any) -> str:
 
 def _measure(
     obj: Objective, fmt: fmts.Format, scheme: schs.Scheme, steps: np.ndarray, coords: np.ndarray,
-    sigma: float, n: int, gnorm: float, seed: int, workers: int,
+    sigma: float, ref: ExactResult, n: int, gnorm: float, seed: int, workers: int,
 ) -> dict[str, np.ndarray]:
     """E(h) and its parts over the grid from the exact decomposition of the sampled coordinates."""
     df = fd_errors(obj, formats=[fmt], schemes=[scheme], steps=steps, coords=coords,
-                   noise={fmt.name: sigma}, seed=seed, workers=workers)
+                   noise={fmt.name: sigma}, references={fmt.name: ref}, seed=seed, workers=workers)
     df = df.sort_values(["h", "coord"])
     hs = np.unique(df["h"].to_numpy())
     shape = (hs.size, coords.size)

@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -173,3 +174,25 @@ def test_bad_objectives() -> None:
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="scalar J"):
             gl.fd_errors(vec, steps=[1e-3], workers=1)
+
+
+def test_a_given_reference_is_reused_only_when_it_serves(monkeypatch) -> None:
+    """fd_errors takes a verified reference instead of recomputing it, and the table is the same."""
+    import gradlab.engine as engine
+
+    obj = gl.objectives.mlp((3, 4, 1), seed=2)
+    kw = dict(formats=["float32"], schemes=["central"], steps=[1e-3, 1e-2], coords=[0, 5], workers=1,
+              noise={"float32": 1e-8})
+    plain = gl.fd_errors(obj, **kw)
+    rich = gl.exact(obj, "float32", digits=60, orders=(3,), coords=[0, 5, 7])
+    poor = gl.exact(obj, "float32", digits=10, orders=(3,), coords=[0, 5])
+    calls = []
+    monkeypatch.setattr(engine, "exact", lambda *a, **k: calls.append(k) or gl.exact(*a, **k))
+    reused = gl.fd_errors(obj, **kw, references={"float32": rich})
+    assert calls == []
+    cols = ["err_total", "err_trunc", "err_step", "err_round"]
+    pd.testing.assert_frame_equal(reused[cols], plain[cols])
+    gl.fd_errors(obj, **kw, references={"float32": poor})  # too few digits: computed again
+    other = gl.exact(gl.objectives.mlp((3, 4, 1), seed=3), "float32", digits=60, orders=(3,))
+    gl.fd_errors(obj, **kw, references={"float32": other})  # another point: computed again
+    assert len(calls) == 2
