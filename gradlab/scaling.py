@@ -213,27 +213,25 @@ def measure_cell(params: Mapping[str, Any]) -> pd.DataFrame:
         h_model, e_model = math.inf, math.nan
     steps = _step_grid(h_model, int(p["steps_per_decade"]), float(p["decades"]), float(p["max_step"]),
                        fmt.u)
-    curve = _measure(obj, fmt, scheme, steps, coords, sigma, ref, n, gnorm, int(p["seed"]),
-                     int(p["workers"]))
+    def measure(hs: np.ndarray) -> dict[str, np.ndarray]:
+        return _measure(obj, fmt, scheme, hs, coords, sigma, ref, n, gnorm, int(p["seed"]),
+                        int(p["workers"]))
+
+    curve = measure(steps)
     h_opt, e_opt, edge = optimum(steps, curve["e"])
     if edge and e_opt > 0 and h_opt < float(p["max_step"]) / 2:  # widen once, on the same lattice
-        lo = h_opt == steps[0]
         ks = np.arange(1, round(float(p["decades"]) * int(p["steps_per_decade"])) + 1)
         ratio = 10.0 ** (ks / int(p["steps_per_decade"]))
-        extra = steps[0] / ratio if lo else steps[-1] * ratio
+        extra = steps[0] / ratio if h_opt == steps[0] else steps[-1] * ratio
         extra = extra[extra <= float(p["max_step"])]
         if extra.size:
-            more = _measure(obj, fmt, scheme, extra, coords, sigma, ref, n, gnorm, int(p["seed"]),
-                            int(p["workers"]))
-            curve = {key: np.concatenate([curve[key], more[key]], axis=-1) for key in curve}
-            order = np.argsort(curve["h"])
-            curve = {key: v[..., order] for key, v in curve.items()}
+            curve = _merged(curve, measure(extra))
             steps = curve["h"]
             h_opt, e_opt, edge = optimum(steps, curve["e"])
     h_ci, e_ci = _bootstrap(steps, curve["e2"], n, gnorm, int(p["n_boot"]), float(p["level"]),
                             int(p["seed"]))
     at = int(np.argmin(np.where(np.isfinite(curve["e"]), curve["e"], np.inf)))
-    spec = {k2: (json_list(v) if isinstance(v, (list, tuple)) else v)
+    spec = {k2: (_joined(v) if isinstance(v, (list, tuple)) else v)
             for k2, v in p["objective"].items()}
     known = {"objective", "format", "scheme", *_CELL_DEFAULTS}
     row = {
@@ -281,9 +279,16 @@ def annotate(cells: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def json_list(v: Any) -> str:
+def _joined(v: Any) -> str:
     """A list parameter as a compact string column (``"8-16-1"`` for widths)."""
     return "-".join(str(x) for x in v)
+
+
+def _merged(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Two measured curves as one, ordered by step (the step axis is the last)."""
+    both = {key: np.concatenate([a[key], b[key]], axis=-1) for key in a}
+    order = np.argsort(both["h"])
+    return {key: v[..., order] for key, v in both.items()}
 
 
 def _measure(

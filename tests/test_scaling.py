@@ -72,3 +72,19 @@ def test_implied_exponents_reduce_to_the_u_theory(q: int) -> None:
     assert implied_exponent("e_opt", "u", q, 1, 0, 0) == pytest.approx(q / (q + 1))
     # N: the sqrt(N) of the norm cancels against ||g|| ~ sqrt(N) when nothing else moves
     assert implied_exponent("e_opt", "N", q, 0, 0, 0.5) == pytest.approx(0.0)
+
+
+def test_a_minimum_on_the_grid_edge_widens_the_grid_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grid that starts two decades below the optimum is extended upwards on its lattice."""
+    import gradlab.scaling as scaling
+
+    real = scaling._step_grid
+
+    def low_grid(centre: float, per_decade: int, decades: float, max_step: float, u: float):
+        return real(centre / 100, per_decade, 0.5, max_step, u)  # 5 steps, all far too small
+
+    monkeypatch.setattr(scaling, "_step_grid", low_grid)
+    row = measure_cell({"objective": NET, "format": "float32", "scheme": "central", "n_coords": 6,
+                        "n_boot": 0}).iloc[0]
+    assert row["n_steps"] == 5 + 8 and not row["edge"]
+    assert 0.5 < row["h_model"] / row["h_opt"] < 2  # found where the unpatched grid finds it
