@@ -56,7 +56,8 @@ def _studies() -> dict[str, str]:
     return out
 
 
-def _load(name: str) -> ModuleType:
+def load_study(name: str) -> ModuleType:
+    """The module of ``studies/NAME.py``, freshly loaded (its ``run``, grid and helpers)."""
     known = _studies()
     if name not in known:
         raise ValueError(f"unknown study {name!r}; available: {', '.join(known) or 'none'} "
@@ -79,7 +80,7 @@ def _build_paper(name: str, results: Path) -> Path:
 
 
 def _cmd_study(args: argparse.Namespace) -> int:
-    module = _load(args.name)
+    module = load_study(args.name)
     out = Path(args.out) if args.out else Path("results") / args.name
     extra = {k: getattr(args, k) for k in ("workers", "scheduler") if getattr(args, k) is not None}
     accepts = inspect.signature(module.run).parameters

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
-__all__ = ["FitError", "PowerLaw", "fit_power_law", "fit_table", "holdout", "median_factor"]
+__all__ = ["FitError", "PowerLaw", "factor", "fit_power_law", "fit_table", "holdout", "median_factor"]
 
 FRAME_COLUMNS = [
     "target", "variable", "exponent", "ci_low", "ci_high", "intercept", "level", "n", "n_dropped",
@@ -414,9 +415,21 @@ def holdout(df: pd.DataFrame, target: str, variables: Sequence[str], groups: str
     out = df[cols].copy()
     out["measured"] = df[target].to_numpy(dtype=float, na_value=np.nan)
     out["predicted"] = pred
-    out["factor"] = np.exp(np.abs(np.log(pred) - logy))
+    out["factor"] = factor(pred, np.exp(logy))  # NaN where the target is not usable
     out["status"] = status
     return out
+
+
+def factor(predicted: ArrayLike, measured: ArrayLike) -> np.ndarray:
+    """How far off a prediction is, either way: ``exp(|log(predicted / measured)|) >= 1``.
+
+    Examples
+    --------
+    >>> factor([2.0, 0.5], [1.0, 1.0]).tolist()
+    [2.0, 2.0]
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.exp(np.abs(np.log(np.asarray(predicted, float)) - np.log(np.asarray(measured, float))))
 
 
 def median_factor(holdout_df: pd.DataFrame) -> float:

@@ -37,8 +37,12 @@ from gradlab.noise import noise_level
 from gradlab.objective import Objective
 
 __all__ = [
-    "FAMILIES", "annotate", "build_objective", "implied_exponent", "measure_cell", "n_madds", "optimum",
+    "CAUSES", "FAMILIES", "annotate", "build_objective", "implied_exponent", "implied_from_fits",
+    "measure_cell", "n_madds", "optimum",
 ]
+
+CAUSES = {"noise": "noise", "deriv": "m_rms", "grad": "grad_norm"}
+"""The cell columns of the three causes of h* and E* (see :func:`implied_exponent`)."""
 
 FAMILIES = {
     "mlp": objectives.mlp,
@@ -378,3 +382,26 @@ def implied_exponent(target: str, variable: str, q: int, noise: float, deriv: fl
     if target == "e_opt":
         return (0.5 if variable == "N" else 0.0) + deriv / (q + 1) + q * noise / (q + 1) - grad
     raise ValueError(f"target must be 'h_opt' or 'e_opt', got {target!r}")
+
+
+def implied_from_fits(fits: pd.DataFrame) -> pd.Series:
+    """For the h_opt and e_opt rows of a :func:`gradlab.fits.fit_table` that also fitted the
+    causes (targets ``noise``, ``m_rms``, ``grad_norm``), the exponent the causes imply.
+
+    Rows are matched on every column that identifies a fit (``by`` columns, ``fit``,
+    ``variable``, ``at_*``); the scheme's order comes from its ``scheme`` column. Other
+    rows, and rows whose causes were not fitted, get NaN.
+    """
+    ident = [c for c in fits.columns if c in ("format", "scheme", "fit", "variable", "label")
+             or c.startswith("at_")]
+    causes = {name: fits[fits.target == col].set_index(ident)["exponent"] for name, col in CAUSES.items()}
+    out = []
+    for _, r in fits.iterrows():
+        key = tuple(r[c] for c in ident)
+        if r["target"] not in ("h_opt", "e_opt") or not all(key in c.index for c in causes.values()):
+            out.append(math.nan)
+            continue
+        b = {name: float(c.loc[key]) for name, c in causes.items()}
+        out.append(implied_exponent(str(r["target"]), str(r["variable"]), schs.get(r["scheme"]).order,
+                                    b["noise"], b["deriv"], b["grad"]))
+    return pd.Series(out, index=fits.index, dtype=float)

@@ -20,9 +20,17 @@ from matplotlib.figure import Figure
 
 from gradlab import plots
 from gradlab.attribution import attribute_noise
-from gradlab.fits import fit_power_law, fit_table, holdout, median_factor
+from gradlab.fits import factor, fit_power_law, fit_table, holdout, median_factor
 from gradlab.paper import sci
-from gradlab.scaling import annotate, build_objective, implied_exponent, measure_cell
+from gradlab.scaling import (
+    CAUSES,
+    annotate,
+    build_objective,
+    implied_exponent,
+    implied_from_fits,
+    measure_cell,
+)
+from gradlab.schemes import get as get_scheme
 from gradlab.sweep import run_sweep
 from gradlab.tables import provenance, write_table
 
@@ -43,8 +51,6 @@ U_OBJECTIVES = {
     "quadratic": {"family": "quadratic", "n": 10, "cond": 10.0, "seed": 0},
 }
 MAX_STEP = {"quadratic": 16.0}  # no truncation: central's optimum lies where |J| grows
-THEORY_U = {("h_opt", 1): 1 / 2, ("h_opt", 2): 1 / 3, ("e_opt", 1): 1 / 2, ("e_opt", 2): 2 / 3}
-CAUSES = {"noise": "noise", "deriv": "m_rms", "grad": "grad_norm"}
 CELL_VERSION = "1"  # of what gradlab.scaling.measure_cell computes: bump it when that changes
 
 
@@ -95,7 +101,7 @@ def _u_theory(label: str, target: str, scheme: str) -> float:
     difference (no truncation) E* ~ u at a step that does not depend on u."""
     if (label, scheme) == ("quadratic", "central"):
         return 0.0 if target == "h_opt" else 1.0
-    return THEORY_U.get((target, 1 if scheme == "forward" else 2), math.nan)
+    return implied_exponent(target, "u", get_scheme(scheme).order, noise=1.0, deriv=0.0, grad=0.0)
 
 
 def _usable(cells: pd.DataFrame) -> pd.DataFrame:
@@ -124,25 +130,9 @@ def _fits(cells: pd.DataFrame, n_boot: int) -> pd.DataFrame:
     grid_cells = use[use.sweep == "N_sigma"]
     targets = ["h_opt", "e_opt", *CAUSES.values(), "noise_u"]
     f_ns = fit_table(grid_cells, targets, ["N", "sigma"], by=["format", "scheme"], n_boot=n_boot)
+    f_ns["theory"] = implied_from_fits(f_ns)
+    f_ns.loc[(f_ns.target == "noise_u") & (f_ns.variable == "N"), "theory"] = 0.5  # sqrt(n) u
     f_ns["label"] = "mlp tanh bce"
-    keys = ["format", "scheme", "fit", "variable"] + [c for c in f_ns.columns if c.startswith("at_")]
-    causes = {name: f_ns[f_ns.target == col].set_index(keys)["exponent"] for name, col in CAUSES.items()}
-    theory = []
-    for r in f_ns.itertuples(index=False):
-        rd = r._asdict()
-        if rd["target"] not in ("h_opt", "e_opt"):
-            theory.append(0.5 if (rd["target"] == "noise_u" and rd["variable"] == "N") else math.nan)
-            continue
-        key = tuple(rd[k] for k in keys)
-        try:
-            b = {name: float(s.loc[key]) for name, s in causes.items()}
-        except KeyError:
-            theory.append(math.nan)
-            continue
-        q = 1 if rd["scheme"] == "forward" else 2
-        theory.append(implied_exponent(rd["target"], rd["variable"], q, b["noise"], b["deriv"],
-                                       b["grad"]))
-    f_ns["theory"] = theory
     f_ns["theory_basis"] = np.where(
         f_ns.target.isin(["h_opt", "e_opt"]), "implied by the fitted noise, derivative and ||g|| laws",
         np.where((f_ns.target == "noise_u") & (f_ns.variable == "N"),
@@ -154,8 +144,8 @@ def _fits(cells: pd.DataFrame, n_boot: int) -> pd.DataFrame:
                     n_boot=n_boot)
     f_j["label"] = "mlp tanh bce"
     f_j["format"] = "all"
-    f_j["theory"] = [THEORY_U.get((t, 1 if s == "forward" else 2), math.nan) if v == "u" else math.nan
-                     for t, s, v in zip(f_j.target, f_j.scheme, f_j.variable, strict=True)]
+    f_j["theory"] = [_u_theory("", t, sch) if v == "u" else math.nan
+                     for t, sch, v in zip(f_j.target, f_j.scheme, f_j.variable, strict=True)]
     f_j["theory_basis"] = np.where(f_j.variable == "u", "rounding model: noise of J proportional to u", "")
     rows.append(f_j)
 
@@ -290,10 +280,10 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
     modelled = use[np.isfinite(use.h_model) & np.isfinite(use.e_model)]
     out["n_no_model"] = str(len(use) - len(modelled))  # no truncation: the model has no minimum
     out["no_model_which"] = _which(use[~use.index.isin(modelled.index)])
-    model = np.exp(np.abs(np.log(modelled.h_model / modelled.h_opt)))
+    model = factor(modelled.h_model, modelled.h_opt)
     out["model_h_factor"] = sci(float(np.median(model)), 3)
     out["model_h_within2_pct"] = sci(100 * float((model <= 2).mean()), 3)
-    emodel = np.exp(np.abs(np.log(modelled.e_model / modelled.e_opt)))
+    emodel = factor(modelled.e_model, modelled.e_opt)
     out["model_e_factor"] = sci(float(np.median(emodel)), 3)
     u_use = _u_cells(use)
     hw = u_use[~u_use.format.str.startswith("binary") & (u_use.label == "mlp tanh bce")]
@@ -301,7 +291,7 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
     for r in ufit[ufit.target == "h_opt"].itertuples():
         sub = hw[hw.scheme == r.scheme]
         pred = np.exp(r.intercept) * sub.u**r.exponent
-        hw_rows += list(np.exp(np.abs(np.log(pred / sub.h_opt))))
+        hw_rows += list(factor(pred, sub.h_opt))
     out["hardware_factor"] = sci(float(np.median(hw_rows)), 3) if hw_rows else "—"
     return pd.DataFrame({"name": list(out), "text": list(out.values())})
 

@@ -1,12 +1,11 @@
 """The scaling study: its declared grid, and (slow) the quick study end to end."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gradlab.cli import main, papers_dir, studies_dir
+from gradlab.cli import load_study, main, papers_dir
 from gradlab.paper import PLACEHOLDER, check_numbers
 from gradlab.scaling import build_objective
 from gradlab.tables import read_table
@@ -14,15 +13,8 @@ from gradlab.tables import read_table
 TEMPLATE = papers_dir() / "scaling" / "paper.md"
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("scaling_study", studies_dir() / "scaling.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_full_grid_covers_the_ranges_asked_for() -> None:
-    cells = _module().grid(quick=False)
+    cells = load_study("scaling").grid(quick=False)
     ps = {int(c["format"][6:]) for c in cells if c["format"].startswith("binary")}
     assert len(ps) >= 10 and min(ps) == 8 and max(ps) == 64
     assert {"bfloat16", "float16", "float32", "float64", "longdouble"} <= {c["format"] for c in cells}

@@ -1,6 +1,5 @@
 """The seed study's tables and figures, the CLI around it, and the paper's number check."""
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -8,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradlab.cli import main, papers_dir, studies_dir
+from gradlab.cli import load_study, main, papers_dir
 from gradlab.paper import PLACEHOLDER, PaperError, build, check_numbers
 from gradlab.summary import SUMMARY_COLUMNS
 from gradlab.tables import read_table
@@ -16,17 +15,10 @@ from gradlab.tables import read_table
 TEMPLATE = papers_dir() / "seed" / "paper.md"
 
 
-def _seed_module():
-    spec = importlib.util.spec_from_file_location("seed_study", studies_dir() / "seed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("seed")
-    _seed_module().run(out, quick=True, progress=False, formats=["float64", "float16"])
+    load_study("seed").run(out, quick=True, progress=False, formats=["float64", "float16"])
     return out
 
 
@@ -102,9 +94,9 @@ def test_cli_study_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
         calls.update(out=out, quick=quick)
         return {"seconds": 0.0, "tables": [], "figures": []}
 
-    module = _seed_module()
+    module = load_study("seed")
     module.run = fake_run
-    monkeypatch.setattr("gradlab.cli._load", lambda name: module)
+    monkeypatch.setattr("gradlab.cli.load_study", lambda name: module)
     assert main(["study", "seed", "--out", str(tmp_path / "x"), "--quick", "--quiet",
                  "--no-paper"]) == 0
     assert calls == {"out": tmp_path / "x", "quick": True}
