@@ -12,10 +12,10 @@ import time
 import numpy as np
 
 import gradlab as gl
-from gradlab import formats as fmts
-from gradlab.engine import _points_in_format, default_steps
-from gradlab.namespaces import namespace_for
-from gradlab.objective import evaluate
+from gradlab.analysis.engine import _points_in_format, default_steps
+from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic.namespaces import namespace_for
+from gradlab.arithmetic.objective import evaluate
 
 FORMATS = ["float64", "float32", "float16"]
 SCHEMES = ["forward", "central", "central4"]

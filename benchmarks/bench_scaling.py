@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 import gradlab as gl
-from gradlab.namespaces import MPNamespace
-from gradlab.scaling import measure_cell
-from gradlab.sweep import run_sweep
+from gradlab.arithmetic.namespaces import MPNamespace
+from gradlab.sweeps.runner import run_sweep
+from gradlab.sweeps.scaling import measure_cell
 
 
 def exact_large() -> None:

@@ -1,15 +1,26 @@
-"""gradlab: the numerical analysis of finite-difference gradients."""
+"""gradlab: the numerical analysis of finite-difference gradients.
 
-from gradlab import adapters, fits, formats, objectives, scaling, schemes, sweep
-from gradlab.attribution import AttributionResult, attribute_noise
-from gradlab.check import CheckResult, check
-from gradlab.engine import fd_errors
-from gradlab.exact import ExactResult, exact
-from gradlab.exercise import ExerciseCheck, exercise_check
-from gradlab.noise import NoiseResult, noise_level
-from gradlab.objective import Objective
+The library is layered; data flows one way, down this list (``docs/design.md``):
+:mod:`gradlab.arithmetic` -> :mod:`gradlab.objectives` -> :mod:`gradlab.analysis` ->
+:mod:`gradlab.steps` -> :mod:`gradlab.checking` -> :mod:`gradlab.sweeps` ->
+:mod:`gradlab.reporting`. This module re-exports the public API.
+"""
+
+from gradlab import objectives
+from gradlab._version import __version__
+from gradlab.analysis.attribution import AttributionResult, attribute_noise
+from gradlab.analysis.engine import fd_errors
+from gradlab.analysis.exact import ExactResult, exact
+from gradlab.analysis.noise import NoiseResult, noise_level
+from gradlab.analysis.summary import summarize
+from gradlab.arithmetic import formats, schemes
+from gradlab.arithmetic.objective import Objective
+from gradlab.checking import adapters
+from gradlab.checking.check import CheckResult, check
+from gradlab.checking.exercise import ExerciseCheck, exercise_check
 from gradlab.steps import OptimalStep, StepResult, optimal_step
-from gradlab.summary import summarize
+from gradlab.sweeps import fits, scaling
+from gradlab.sweeps import runner as sweep
 
 __all__ = [
     "AttributionResult",
@@ -20,6 +31,7 @@ __all__ = [
     "Objective",
     "OptimalStep",
     "StepResult",
+    "__version__",
     "adapters",
     "attribute_noise",
     "check",
@@ -36,4 +48,3 @@ __all__ = [
     "summarize",
     "sweep",
 ]
-__version__ = "0.1.0"

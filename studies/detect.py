@@ -1,5 +1,5 @@
 """Bug-injection benchmark: correct gradients and realistic backprop bugs, judged by
-gradlab.check and by the peers' checkers at their defaults, in every format.
+gradlab.checking.check and by the peers' checkers at their defaults, in every format.
 
 Declares the grid and writes tables, a figure and the numbers its paper quotes.
 """
@@ -15,14 +15,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import gradlab as gl
-from gradlab import plots
-from gradlab.bugs import BUGS, inject
-from gradlab.checkers import CHECKERS
-from gradlab.namespaces import namespace_for
-from gradlab.paper import sci
-from gradlab.tables import provenance, write_table
+from gradlab.arithmetic.namespaces import namespace_for
+from gradlab.checking.checkers import CHECKERS
+from gradlab.objectives.bugs import BUGS, inject
+from gradlab.reporting import plots
+from gradlab.reporting.paper import sci
+from gradlab.reporting.tables import provenance, write_table
 
-DESCRIPTION = "bug-injection benchmark: false alarms and misses of gradlab.check and the peers"
+DESCRIPTION = "bug-injection benchmark: false alarms and misses of gradlab.checking.check and the peers"
 FORMATS = ["float64", "float32", "float16", "bfloat16"]
 
 

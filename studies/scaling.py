@@ -2,9 +2,9 @@
 the number of parameters N and the init scale sigma, with their causes (the noise
 of J, the truncating derivative, ||g||) and predictions for configurations held out.
 
-Declares the grid of cells (run by :func:`gradlab.sweep.run_sweep`, resumable and
-parallel) and the fits, tables and figures; the numerics are in gradlab.scaling and
-gradlab.fits.
+Declares the grid of cells (run by :func:`gradlab.sweeps.runner.run_sweep`, resumable and
+parallel) and the fits, tables and figures; the numerics are in gradlab.sweeps.scaling and
+gradlab.sweeps.fits.
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from gradlab import plots
-from gradlab.attribution import attribute_noise
-from gradlab.fits import factor, fit_power_law, fit_table, holdout, median_factor
-from gradlab.paper import sci
-from gradlab.scaling import (
+from gradlab.analysis.attribution import attribute_noise
+from gradlab.arithmetic.schemes import get as get_scheme
+from gradlab.reporting import plots
+from gradlab.reporting.paper import sci
+from gradlab.reporting.tables import provenance, write_table
+from gradlab.sweeps.fits import factor, fit_power_law, fit_table, holdout, median_factor
+from gradlab.sweeps.runner import run_sweep
+from gradlab.sweeps.scaling import (
     CAUSES,
     annotate,
     build_objective,
@@ -30,9 +33,6 @@ from gradlab.scaling import (
     implied_from_fits,
     measure_cell,
 )
-from gradlab.schemes import get as get_scheme
-from gradlab.sweep import run_sweep
-from gradlab.tables import provenance, write_table
 
 DESCRIPTION = "scaling laws of h* and E* in u, N and sigma, their causes, held-out predictions"
 P_FULL = [8, 11, 14, 17, 20, 24, 28, 32, 40, 48, 56, 64]
@@ -51,7 +51,7 @@ U_OBJECTIVES = {
     "quadratic": {"family": "quadratic", "n": 10, "cond": 10.0, "seed": 0},
 }
 MAX_STEP = {"quadratic": 16.0}  # no truncation: central's optimum lies where |J| grows
-CELL_VERSION = "1"  # of what gradlab.scaling.measure_cell computes: bump it when that changes
+CELL_VERSION = "1"  # of what gradlab.sweeps.scaling.measure_cell computes: bump it when that changes
 
 
 def grid(quick: bool = False) -> list[dict[str, Any]]:

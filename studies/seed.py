@@ -16,10 +16,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import gradlab as gl
-from gradlab import plots
-from gradlab.minima import minima
-from gradlab.paper import sci
-from gradlab.tables import provenance, write_table
+from gradlab.analysis.minima import minima
+from gradlab.reporting import plots
+from gradlab.reporting.paper import sci
+from gradlab.reporting.tables import provenance, write_table
 
 DESCRIPTION = "the exercise's 47-parameter network: E(h), its parts and minima, noise, normalisations"
 FORMATS = ["bfloat16", "float16", "float32", "float64", "longdouble"]

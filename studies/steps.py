@@ -18,14 +18,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import gradlab as gl
-from gradlab import plots
-from gradlab.engine import fd_gradient
-from gradlab.objective import Objective
-from gradlab.paper import sci
-from gradlab.peers import PEERS
-from gradlab.step_rules import RULES
-from gradlab.steps import StepResult, oracle, relative_error
-from gradlab.tables import provenance, write_table
+from gradlab.analysis.engine import fd_gradient
+from gradlab.analysis.errors import relative_error
+from gradlab.arithmetic.objective import Objective
+from gradlab.reporting import plots
+from gradlab.reporting.paper import sci
+from gradlab.reporting.tables import provenance, write_table
+from gradlab.steps import StepResult, oracle
+from gradlab.steps.peers import PEERS
+from gradlab.steps.rules import RULES
 
 DESCRIPTION = "step-size rules, optimal_step and the peers' tools against the exact optimum"
 FORMATS = ["float64", "float32", "float16", "bfloat16"]

@@ -6,7 +6,7 @@ import pytest
 import gradlab as gl
 
 torch = pytest.importorskip("torch")
-from gradlab.adapters import from_torch  # noqa: E402
+from gradlab.checking.adapters import from_torch  # noqa: E402
 
 
 class _WrongBackward(torch.autograd.Function):

@@ -9,7 +9,7 @@ import gradlab as gl
 @pytest.mark.parametrize("fmt", ["float32", "float16", "bfloat16"])
 def test_jax_gradients_checked_in_their_dtype(fmt: str) -> None:
     jax = pytest.importorskip("jax")
-    from gradlab.adapters import from_jax
+    from gradlab.checking.adapters import from_jax
 
     theta = np.linspace(0.3, 1.2, 5)
     f, g = from_jax(lambda t: jax.numpy.sum(jax.numpy.sin(t) ** 2), fmt)
@@ -28,8 +28,8 @@ def test_jax_gradients_checked_in_their_dtype(fmt: str) -> None:
 
 def test_jax_check_grads_row() -> None:
     pytest.importorskip("jax")
-    from gradlab.bugs import inject
-    from gradlab.checkers import CHECKERS
+    from gradlab.checking.checkers import CHECKERS
+    from gradlab.objectives.bugs import inject
 
     obj = gl.objectives.seed_net(stable=True)
     good = np.array([float(v) for v in gl.exact(obj, "float32", digits=20, orders=()).grad])

@@ -1,10 +1,10 @@
-"""gradlab.check: correct gradients pass and wrong ones fail, in every format."""
+"""gradlab.checking.check: correct gradients pass and wrong ones fail, in every format."""
 
 import numpy as np
 import pytest
 
 import gradlab as gl
-from gradlab.namespaces import namespace_for
+from gradlab.arithmetic.namespaces import namespace_for
 
 FORMATS = ["float64", "float32", "float16", "bfloat16"]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gradlab.cli import main
+from gradlab.reporting.cli import main
 
 
 def test_demo_prints_the_decomposition(capsys: pytest.CaptureFixture[str]) -> None:

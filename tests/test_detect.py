@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import gradlab as gl
-import gradlab.namespaces
-from gradlab.bugs import BUGS, inject, layer_blocks
-from gradlab.checkers import CHECKERS
-from gradlab.cli import studies_dir
-from gradlab.tables import read_table
+import gradlab.arithmetic.namespaces
+from gradlab.checking.checkers import CHECKERS
+from gradlab.objectives.bugs import BUGS, inject, layer_blocks
+from gradlab.reporting.cli import studies_dir
+from gradlab.reporting.tables import read_table
 
 
 def test_layer_blocks_cover_the_parameters() -> None:
@@ -24,7 +24,7 @@ def test_layer_blocks_cover_the_parameters() -> None:
 @pytest.mark.parametrize("bug", BUGS)
 def test_every_bug_changes_the_gradient(bug: str) -> None:
     obj = gl.objectives.seed_net()
-    ns = gl.namespaces.namespace_for("float64")
+    ns = gradlab.arithmetic.namespaces.namespace_for("float64")
     good = np.asarray(obj.grad(obj.theta0, ns))
     bad = inject(obj, bug, "float64")
     assert bad.shape == good.shape and not np.array_equal(bad, good)

@@ -136,8 +136,8 @@ def test_no_silent_upcast_in_a_format() -> None:
 
 
 def test_builtin_objectives_keep_the_dtype() -> None:
-    from gradlab.namespaces import namespace_for
-    from gradlab.objective import evaluate
+    from gradlab.arithmetic.namespaces import namespace_for
+    from gradlab.arithmetic.objective import evaluate
 
     for make in SMALL.values():
         obj = make()
@@ -178,7 +178,7 @@ def test_bad_objectives() -> None:
 
 def test_a_given_reference_is_reused_only_when_it_serves(monkeypatch) -> None:
     """fd_errors takes a verified reference instead of recomputing it, and the table is the same."""
-    import gradlab.engine as engine
+    import gradlab.analysis.engine as engine
 
     obj = gl.objectives.mlp((3, 4, 1), seed=2)
     kw = dict(formats=["float32"], schemes=["central"], steps=[1e-3, 1e-2], coords=[0, 5], workers=1,

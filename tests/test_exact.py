@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import gradlab as gl
-from gradlab import formats
-from gradlab.exact import VerificationError
+from gradlab.analysis.exact import VerificationError
+from gradlab.arithmetic import formats
 
 
 def _digits(a: object, b: object) -> float:

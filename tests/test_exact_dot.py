@@ -4,7 +4,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from gradlab.namespaces import MPNamespace, namespace_for
+from gradlab.arithmetic.namespaces import MPNamespace, namespace_for
 
 
 @pytest.mark.parametrize("prec", [24, 60, 200])

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradlab.fits import FitError, fit_power_law, fit_table, holdout, median_factor
+from gradlab.sweeps.fits import FitError, fit_power_law, fit_table, holdout, median_factor
 
 TRUE = {"u": 1 / 3, "N": 0.5, "s": -1.0}
 VARS = list(TRUE)

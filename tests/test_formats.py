@@ -7,8 +7,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from gradlab import formats
-from gradlab.namespaces import MPNamespace
+from gradlab.arithmetic import formats
+from gradlab.arithmetic.namespaces import MPNamespace
 
 
 def _special_values(fmt: formats.Format, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradlab as gl
-from gradlab.noise import ecnoise
+from gradlab.analysis.noise import ecnoise
 
 
 @pytest.mark.parametrize("sigma", [1e-3, 1e-8, 1e-13])

@@ -12,9 +12,9 @@ import mpmath
 import numpy as np
 import pytest
 
-from gradlab import formats
-from gradlab.namespaces import MPNamespace, NumpyNamespace, namespace_for
-from gradlab.objective import Objective, evaluate
+from gradlab.arithmetic import formats
+from gradlab.arithmetic.namespaces import MPNamespace, NumpyNamespace, namespace_for
+from gradlab.arithmetic.objective import Objective, evaluate
 from gradlab.objectives import (
     logistic_regression,
     mlp,

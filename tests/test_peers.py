@@ -38,9 +38,8 @@ import numpy as np
 import pytest
 
 import gradlab as gl
-from gradlab import peers
-from gradlab.namespaces import NumpyNamespace
-from gradlab.steps import STATUS
+from gradlab.arithmetic.namespaces import NumpyNamespace
+from gradlab.steps import STATUS, peers
 
 A = np.array([0.5, -1.0, 2.0, 0.25, -0.75])
 THETA = np.array([0.3, -0.2, 0.1, 1.5, -2.0])

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradlab.fits import fit_power_law
-from gradlab.scaling import build_objective, implied_exponent, measure_cell, n_madds, optimum
+from gradlab.sweeps.fits import fit_power_law
+from gradlab.sweeps.scaling import build_objective, implied_exponent, measure_cell, n_madds, optimum
 
 NET = {"family": "mlp", "widths": [3, 4, 1], "batch": 4, "seed": 1}
 
@@ -76,7 +76,7 @@ def test_implied_exponents_reduce_to_the_u_theory(q: int) -> None:
 
 def test_a_minimum_on_the_grid_edge_widens_the_grid_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A grid that starts two decades below the optimum is extended upwards on its lattice."""
-    import gradlab.scaling as scaling
+    import gradlab.sweeps.scaling as scaling
 
     real = scaling._step_grid
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradlab.cli import load_study, main, papers_dir
-from gradlab.paper import PLACEHOLDER, check_numbers
-from gradlab.scaling import build_objective
-from gradlab.tables import read_table
+from gradlab.reporting.cli import load_study, main, papers_dir
+from gradlab.reporting.paper import PLACEHOLDER, check_numbers
+from gradlab.reporting.tables import read_table
+from gradlab.sweeps.scaling import build_objective
 
 TEMPLATE = papers_dir() / "scaling" / "paper.md"
 

@@ -5,7 +5,7 @@ from math import factorial
 
 import pytest
 
-from gradlab import schemes
+from gradlab.arithmetic import schemes
 
 
 @pytest.mark.parametrize("name,order", [("forward", 1), ("backward", 1), ("central", 2),

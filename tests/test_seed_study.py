@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradlab.cli import load_study, main, papers_dir
-from gradlab.paper import PLACEHOLDER, PaperError, build, check_numbers
-from gradlab.summary import SUMMARY_COLUMNS
-from gradlab.tables import read_table
+from gradlab.analysis.summary import SUMMARY_COLUMNS
+from gradlab.reporting.cli import load_study, main, papers_dir
+from gradlab.reporting.paper import PLACEHOLDER, PaperError, build, check_numbers
+from gradlab.reporting.tables import read_table
 
 TEMPLATE = papers_dir() / "seed" / "paper.md"
 
@@ -96,7 +96,7 @@ def test_cli_study_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 
     module = load_study("seed")
     module.run = fake_run
-    monkeypatch.setattr("gradlab.cli.load_study", lambda name: module)
+    monkeypatch.setattr("gradlab.reporting.cli.load_study", lambda name: module)
     assert main(["study", "seed", "--out", str(tmp_path / "x"), "--quick", "--quiet",
                  "--no-paper"]) == 0
     assert calls == {"out": tmp_path / "x", "quick": True}

@@ -1,4 +1,4 @@
-"""Step-size rules (gradlab.step_rules) against the optimum each one targets.
+"""Step-size rules (gradlab.steps.rules) against the optimum each one targets.
 
 The test function is ``J(x) = sum_i sin(a_i x_i) + n(x)``, evaluated in float64, with
 ``n(x) = SIGMA sqrt(3) (2 U(x) - 1)`` and ``U(x)`` a hash of x's bytes: deterministic,
@@ -75,8 +75,8 @@ import numpy as np
 import pytest
 
 import gradlab as gl
-from gradlab import step_rules as sr
 from gradlab.steps import STATUS
+from gradlab.steps import rules as sr
 
 A = np.array([0.7, 1.3, 2.0, 0.9, 1.6, 1.1, 0.8, 1.9])
 THETA = np.array([0.6, 0.75, 0.9, 1.0, 0.65, 0.8, 0.95, 0.7]) / A  # a x in [0.6, 1] rad

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 import gradlab as gl
-from gradlab.engine import fd_gradient
-from gradlab.steps import CoordinateFunction, oracle, relative_error
+from gradlab.analysis.engine import fd_gradient
+from gradlab.analysis.errors import relative_error
+from gradlab.arithmetic.coordinate import CoordinateFunction
+from gradlab.steps import oracle
 
 A = np.array([0.7, 1.3, 2.0, 0.9])
 THETA = np.array([0.3, -0.4, 0.8, 1.1])

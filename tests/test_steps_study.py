@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gradlab.cli import studies_dir
-from gradlab.peers import PEERS
-from gradlab.step_rules import RULES
-from gradlab.tables import read_table
+from gradlab.reporting.cli import studies_dir
+from gradlab.reporting.tables import read_table
+from gradlab.steps.peers import PEERS
+from gradlab.steps.rules import RULES
 
 
 def test_steps_study_rows(tmp_path: Path) -> None:

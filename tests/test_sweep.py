@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradlab.sweep import RUNNER_COLUMNS, cell_key, product, read_sweep, run_sweep
+from gradlab.sweeps.runner import RUNNER_COLUMNS, cell_key, product, read_sweep, run_sweep
 
 # cell functions are module-level so that the (forked) worker processes can unpickle them
 
@@ -153,7 +153,8 @@ def slow(p):
 def test_resume_after_kill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "sweep_slowcell.py").write_text(textwrap.dedent(_SLOW))
     script = tmp_path / "run.py"
-    script.write_text("import sys\nimport sweep_slowcell\nfrom gradlab.sweep import product, run_sweep\n"
+    script.write_text("import sys\nimport sweep_slowcell\n"
+                      "from gradlab.sweeps.runner import product, run_sweep\n"
                       "run_sweep(sweep_slowcell.slow, product(x=range(10)), sys.argv[1], workers=2)\n")
     out = tmp_path / "out"
     path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])

@@ -1,8 +1,8 @@
 """Objective families for the scaling studies (DESIGN.md, "Objectives").
 
-Every family returns an :class:`~gradlab.objective.Objective` whose ``fn`` and
+Every family returns an :class:`~gradlab.arithmetic.objective.Objective` whose ``fn`` and
 analytic ``grad`` are written once with the evaluation namespace ``xp``
-(:mod:`gradlab.namespaces`): data and constants enter only through
+(:mod:`gradlab.arithmetic.namespaces`): data and constants enter only through
 ``xp.asarray``, non-integer constants never appear as Python floats (a Python
 float would upcast bfloat16 to float32), and both functions are batch-safe.
 They are ``functools.partial`` objects over module-level functions, so every
@@ -35,9 +35,9 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from gradlab.formats import Format, exact_mpf, round_exact
-from gradlab.namespaces import Namespace
-from gradlab.objective import Objective
+from gradlab.arithmetic.formats import Format, exact_mpf, round_exact
+from gradlab.arithmetic.namespaces import Namespace
+from gradlab.arithmetic.objective import Objective
 
 __all__ = ["logistic_regression", "mlp", "quadratic", "smooth_sum", "softmax_regression"]
 

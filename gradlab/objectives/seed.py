@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from gradlab.namespaces import Namespace
-from gradlab.objective import Objective
+from gradlab.arithmetic.namespaces import Namespace
+from gradlab.arithmetic.objective import Objective
 
 SHAPES = ((5, 4), (5, 1), (3, 5), (3, 1), (1, 3), (1, 1))  # W1, b1, W2, b2, W3, b3
 
@@ -57,7 +57,7 @@ def _backprop(
 ) -> Any:
     """The exercise's backpropagation, with its deliberate bugs corrected.
 
-    ``skip_relu_derivative`` injects a realistic bug (for :mod:`gradlab.bugs`): the first
+    ``skip_relu_derivative`` injects a realistic bug (for :mod:`gradlab.objectives.bugs`): the first
     hidden layer's ReLU derivative is never applied.
     """
     _w1, _b1, w2, _b2, w3, _b3 = xp.unflatten(theta, SHAPES)

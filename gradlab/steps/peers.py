@@ -3,7 +3,7 @@
 Each peer is a function ``peer(f, theta=None, format="float64", *, native=False,
 **options) -> StepResult`` that calls the peer's own code, unchanged and at its
 documented defaults, on a wrapper of J. The wrapper takes the point the peer passes,
-rounds it into the format (:func:`gradlab.formats.round_array`), evaluates J in the
+rounds it into the format (:func:`gradlab.arithmetic.formats.round_array`), evaluates J in the
 format through a :class:`gradlab.steps.CoordinateFunction` (which counts every
 evaluation) and hands the value back to the peer. So a peer's row reports what a user
 gets from that tool on that objective in that format: the gradient it computed
@@ -46,9 +46,10 @@ from typing import Any
 import numpy as np
 import scipy
 
-from gradlab import formats as fmts
-from gradlab.objective import Objective
-from gradlab.steps import CoordinateFunction, StepResult
+from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic.coordinate import CoordinateFunction
+from gradlab.arithmetic.objective import Objective
+from gradlab.steps.results import StepResult
 
 __all__ = [
     "PEERS",
@@ -226,7 +227,7 @@ def numdifftools_gradient(f: FunctionLike, theta: Any = None, format: fmts.Forma
     --------
     >>> import pytest, gradlab as gl
     >>> nd = pytest.importorskip("numdifftools")
-    >>> from gradlab.peers import numdifftools_gradient
+    >>> from gradlab.steps.peers import numdifftools_gradient
     >>> numdifftools_gradient(gl.objectives.seed_net()).nfev   # 1 + 30 * 47
     1411
     """
@@ -296,7 +297,7 @@ def scipy_derivative(f: FunctionLike, theta: Any = None, format: fmts.Format | s
     Examples
     --------
     >>> import gradlab as gl
-    >>> from gradlab.peers import PEERS
+    >>> from gradlab.steps.peers import PEERS
     >>> res = PEERS["scipy_derivative"](gl.objectives.seed_net(stable=True))
     >>> res.nfev == res.info["peer_nfev"]
     True
@@ -368,7 +369,7 @@ def scipy_approx_fprime(f: FunctionLike, theta: Any = None, format: fmts.Format 
     Examples
     --------
     >>> import gradlab as gl
-    >>> from gradlab.peers import scipy_approx_fprime
+    >>> from gradlab.steps.peers import scipy_approx_fprime
     >>> res = scipy_approx_fprime(gl.objectives.seed_net())
     >>> res.nfev, float(res.h[0])
     (48, 1.4901161193847656e-08)
@@ -475,7 +476,7 @@ def scipy_approx_derivative_2point(f: FunctionLike, theta: Any = None,
     Examples
     --------
     >>> import gradlab as gl
-    >>> from gradlab.peers import scipy_approx_derivative_2point
+    >>> from gradlab.steps.peers import scipy_approx_derivative_2point
     >>> res = scipy_approx_derivative_2point(gl.objectives.seed_net())
     >>> res.nfev, res.info["peer_nfev"]
     (48, 48)
@@ -513,7 +514,7 @@ def scipy_approx_derivative_3point(f: FunctionLike, theta: Any = None,
     Examples
     --------
     >>> import gradlab as gl
-    >>> from gradlab.peers import scipy_approx_derivative_3point
+    >>> from gradlab.steps.peers import scipy_approx_derivative_3point
     >>> scipy_approx_derivative_3point(gl.objectives.seed_net()).nfev
     95
     """
@@ -543,7 +544,7 @@ def available_peers() -> list[str]:
 
     Examples
     --------
-    >>> from gradlab.peers import available_peers
+    >>> from gradlab.steps.peers import available_peers
     >>> "scipy_approx_fprime" in available_peers()
     True
     """

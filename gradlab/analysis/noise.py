@@ -25,9 +25,9 @@ import mpmath
 import numpy as np
 import pandas as pd
 
-from gradlab import formats
-from gradlab.namespaces import MPNamespace, namespace_for
-from gradlab.objective import Objective, evaluate, fp_events
+from gradlab.arithmetic import formats
+from gradlab.arithmetic.namespaces import MPNamespace, namespace_for
+from gradlab.arithmetic.objective import Objective, evaluate, fp_events
 
 __all__ = ["ECNOISE_STATUS", "NoiseResult", "ecnoise", "line_points", "noise_level"]
 

@@ -30,18 +30,19 @@ import mpmath
 import numpy as np
 import pandas as pd
 
-from gradlab import formats as fmts
-from gradlab.namespaces import MPNamespace
-from gradlab.noise import line_points, noise_level
-from gradlab.objective import Objective, evaluate
+from gradlab.analysis.noise import line_points, noise_level
+from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic.namespaces import MPNamespace
+from gradlab.arithmetic.objective import Objective, evaluate
 
 __all__ = ["AttributionResult", "attribute_noise"]
 
 _SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "true_divide": "/",
             "power": "**", "matmul": "matmul", "add.reduce": "sum"}
 _ROUNDING_UFUNCS = {"add", "subtract", "multiply", "divide", "true_divide", "power", "matmul"}
-_PACKAGE = Path(__file__).parent
-_INTERNAL_FILES = {str(_PACKAGE / f) for f in ("attribution.py", "namespaces.py", "objective.py")}
+_PACKAGE = Path(__file__).parents[1]
+_INTERNAL_FILES = {str(_PACKAGE / f) for f in
+                   ("analysis/attribution.py", "arithmetic/namespaces.py", "arithmetic/objective.py")}
 _NUMPY = str(Path(np.__file__).parent)
 _ACTIVE: list[_Tracer] = []
 

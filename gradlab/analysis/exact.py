@@ -17,9 +17,9 @@ import mpmath
 import numpy as np
 import pandas as pd
 
-from gradlab import formats
-from gradlab.namespaces import MPNamespace
-from gradlab.objective import Objective, evaluate
+from gradlab.arithmetic import formats
+from gradlab.arithmetic.namespaces import MPNamespace
+from gradlab.arithmetic.objective import Objective, evaluate
 
 __all__ = ["ExactResult", "VerificationError", "digits_to_bits", "exact"]
 

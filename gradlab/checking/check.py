@@ -31,12 +31,13 @@ import numpy as np
 import pandas as pd
 from scipy.special import erfinv
 
-from gradlab import formats as fmts
-from gradlab import schemes as schs
-from gradlab.namespaces import namespace_for
-from gradlab.noise import ecnoise
-from gradlab.objective import Objective, evaluate
-from gradlab.steps import CoordinateFunction, optimal_step
+from gradlab.analysis.noise import ecnoise
+from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic.coordinate import CoordinateFunction
+from gradlab.arithmetic.namespaces import namespace_for
+from gradlab.arithmetic.objective import Objective, evaluate
+from gradlab.steps.optimal import optimal_step
 
 __all__ = ["CheckResult", "check"]
 

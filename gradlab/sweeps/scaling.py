@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gradlab import formats as fmts
 from gradlab import objectives
-from gradlab import schemes as schs
-from gradlab.engine import fd_errors
-from gradlab.exact import ExactResult, exact
-from gradlab.noise import noise_level
-from gradlab.objective import Objective
+from gradlab.analysis.engine import fd_errors
+from gradlab.analysis.exact import ExactResult, exact
+from gradlab.analysis.noise import noise_level
+from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic.objective import Objective
 
 __all__ = [
     "CAUSES", "FAMILIES", "annotate", "build_objective", "implied_exponent", "implied_from_fits",
@@ -385,7 +385,7 @@ def implied_exponent(target: str, variable: str, q: int, noise: float, deriv: fl
 
 
 def implied_from_fits(fits: pd.DataFrame) -> pd.Series:
-    """For the h_opt and e_opt rows of a :func:`gradlab.fits.fit_table` that also fitted the
+    """For the h_opt and e_opt rows of a :func:`gradlab.sweeps.fits.fit_table` that also fitted the
     causes (targets ``noise``, ``m_rms``, ``grad_norm``), the exponent the causes imply.
 
     Rows are matched on every column that identifies a fit (``by`` columns, ``fit``,

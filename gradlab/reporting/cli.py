@@ -20,14 +20,14 @@ from types import ModuleType
 
 import pandas as pd
 
-from gradlab.engine import fd_errors
+from gradlab.analysis.engine import fd_errors
+from gradlab.analysis.summary import summarize
 from gradlab.objectives import seed_net
-from gradlab.paper import PaperError, build
-from gradlab.summary import summarize
-from gradlab.tables import read_table
+from gradlab.reporting.paper import PaperError, build
+from gradlab.reporting.tables import read_table
 
 DEMO_STEPS = (1e-10, 1e-7, 1e-5, 1e-3, 1e-1)
-_REPO = Path(__file__).resolve().parents[1]
+_REPO = Path(__file__).resolve().parents[2]
 
 
 def studies_dir() -> Path:

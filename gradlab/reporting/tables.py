@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
-import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,35 +10,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gradlab.provenance import provenance
+
 __all__ = ["provenance", "read_table", "write_table"]
 
 _KEY = b"gradlab"
-
-
-def provenance(config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Versions of everything that computes a number, the config and the time."""
-    import matplotlib
-    import ml_dtypes
-    import mpmath
-    import numpy
-    import scipy
-
-    import gradlab
-
-    return {
-        "gradlab": gradlab.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-        "mpmath": mpmath.__version__,
-        "mpmath_backend": mpmath.libmp.BACKEND,
-        "ml_dtypes": ml_dtypes.__version__,
-        "pandas": pd.__version__,
-        "matplotlib": matplotlib.__version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config": config or {},
-    }
 
 
 def _jsonable(x: Any) -> Any:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gradlab import formats as fmts
-from gradlab import schemes as schs
-from gradlab.models import predicted_minimum
+from gradlab.analysis.models import predicted_minimum
+from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic import schemes as schs
 
 __all__ = ["minima"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from gradlab.namespaces import Namespace
+from gradlab.arithmetic.namespaces import Namespace, NumpyNamespace
 
 __all__ = ["Objective", "evaluate", "fp_events"]
 
@@ -28,7 +28,7 @@ class Objective:
     fn : callable
         ``fn(theta, xp) -> scalar``. ``theta`` is the parameter vector (with a
         leading batch axis when evaluated in batches) and ``xp`` the evaluation
-        namespace (:mod:`gradlab.namespaces`); data and constants must enter
+        namespace (:mod:`gradlab.arithmetic.namespaces`); data and constants must enter
         through ``xp.asarray`` so they are rounded to the format like theta.
     theta0 : array_like
         The point of interest: a finite 1-D vector, taken as exact float64 values.
@@ -84,8 +84,6 @@ class Objective:
         """Whether batched evaluation agrees with point-by-point evaluation."""
         if self.vectorized is not None:
             return self.vectorized
-        from gradlab.namespaces import NumpyNamespace
-
         pts = np.stack([self.theta0, self.theta0 * (1 + 2.0**-10) + 2.0**-12])
         single = [_evaluate_one(self, p, NumpyNamespace("float64")) for p in pts]
         try:
@@ -97,7 +95,7 @@ class Objective:
             ok = False
         if not ok:
             warnings.warn(
-                f"objective {self.name!r} is not batch-safe (see gradlab.namespaces); "
+                f"objective {self.name!r} is not batch-safe (see gradlab.arithmetic.namespaces); "
                 "evaluating it point by point, which is slower",
                 stacklevel=3,
             )

@@ -57,10 +57,12 @@ from typing import Any
 
 import numpy as np
 
-from gradlab import formats as fmts
-from gradlab import schemes as schs
-from gradlab.objective import Objective
-from gradlab.steps import CoordinateFunction, StepResult, _noise
+from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic.coordinate import CoordinateFunction
+from gradlab.arithmetic.objective import Objective
+from gradlab.steps.optimal import _noise
+from gradlab.steps.results import StepResult
 
 __all__ = [
     "RULES",
@@ -262,7 +264,7 @@ def fixed(
     Examples
     --------
     >>> import numpy as np
-    >>> from gradlab.step_rules import fixed
+    >>> from gradlab.steps.rules import fixed
     >>> res = fixed(lambda x: np.sum(x**2), np.ones(3), "float16", h=1e-4)
     >>> res.rule, float(res.h[0]), float(res.info["h_realised"][0]), res.nfev
     ('fixed_1e-4', 0.0001, 0.0, 0)
@@ -301,7 +303,7 @@ def relative(
     Examples
     --------
     >>> import numpy as np
-    >>> from gradlab.step_rules import relative
+    >>> from gradlab.steps.rules import relative
     >>> res = relative(lambda x: np.sum(x**2), np.array([0.5, -4.0]), "float32", power=1/3)
     >>> res.rule, np.allclose(res.h, 2.0**(-24/3) * np.array([1.0, 4.0]))
     ('relative_cbrt_u', True)
@@ -384,7 +386,7 @@ def gmsw(
     Examples
     --------
     >>> import numpy as np
-    >>> from gradlab.step_rules import gmsw
+    >>> from gradlab.steps.rules import gmsw
     >>> res = gmsw(lambda x: np.sum(np.sin(x)), np.array([1.0]), noise=1e-10)
     >>> want = 2 * np.sqrt(1e-10 / np.sin(1.0))  # 2 sqrt(eps_A / |f''|)
     >>> bool(abs(res.h[0] / want - 1) < 0.05), res.status.tolist(), res.nfev
@@ -567,7 +569,7 @@ def stepleman_winarsky(
     Examples
     --------
     >>> import numpy as np
-    >>> from gradlab.step_rules import stepleman_winarsky
+    >>> from gradlab.steps.rules import stepleman_winarsky
     >>> res = stepleman_winarsky(lambda x: np.sum(np.exp(x)), np.zeros(2))
     >>> bool(1e-7 < res.h[0] < 1e-4), res.status.tolist()
     (True, [0, 0])
@@ -678,7 +680,7 @@ def dumontet_vignes(
     Examples
     --------
     >>> import numpy as np
-    >>> from gradlab.step_rules import dumontet_vignes
+    >>> from gradlab.steps.rules import dumontet_vignes
     >>> res = dumontet_vignes(lambda x: np.sum(np.exp(x)), np.zeros(1), noise=1e-12)
     >>> bool(abs(res.h[0] / (3e-12) ** (1 / 3) - 1) < 0.1), res.status.tolist()
     (True, [0])
@@ -880,7 +882,7 @@ def more_wild(
     Examples
     --------
     >>> import numpy as np
-    >>> from gradlab.step_rules import more_wild
+    >>> from gradlab.steps.rules import more_wild
     >>> res = more_wild(lambda x: np.sum(np.exp(x)), np.zeros(1), noise=1e-10)
     >>> bool(abs(res.h[0] / (8**0.25 * 1e-5) - 1) < 0.01), res.nfev
     (True, 3)
@@ -930,7 +932,7 @@ def more_wild_central(
     Examples
     --------
     >>> import numpy as np
-    >>> from gradlab.step_rules import more_wild_central
+    >>> from gradlab.steps.rules import more_wild_central
     >>> res = more_wild_central(lambda x: np.sum(np.exp(x)), np.zeros(1), noise=1e-12)
     >>> bool(abs(res.h[0] / (3e-12) ** (1 / 3) - 1) < 0.01), res.nfev
     (True, 5)
@@ -1003,7 +1005,7 @@ def shi_xie_xuan_nocedal(
     Examples
     --------
     >>> import numpy as np
-    >>> from gradlab.step_rules import shi_xie_xuan_nocedal
+    >>> from gradlab.steps.rules import shi_xie_xuan_nocedal
     >>> res = shi_xie_xuan_nocedal(lambda x: np.sum(np.exp(x)), np.zeros(2), scheme="forward",
     ...                            noise=1e-10)
     >>> hstar = 2 * np.sqrt(1e-10 / 1.0)
@@ -1158,7 +1160,7 @@ def ridders(
     Examples
     --------
     >>> import numpy as np
-    >>> from gradlab.step_rules import ridders
+    >>> from gradlab.steps.rules import ridders
     >>> res = ridders(lambda x: np.sum(np.exp(x)), np.zeros(2))
     >>> bool(np.all(np.abs(res.approx - 1) < 1e-12)), res.status.tolist()
     (True, [0, 0])
@@ -1252,7 +1254,7 @@ def fdm_bound(
     largest |J| on the estimator's stencil, and |f^(p)| the largest of three
     estimates of the p-th derivative (at x and at its neighbours one step away)
     from a (p+2)-point stencil of the same direction, exact weights from
-    :func:`gradlab.schemes.fd_weights`, at the estimator's own default step
+    :func:`gradlab.arithmetic.schemes.fd_weights`, at the estimator's own default step
     (``condition`` for its derivative, eps of the format for the error). The step is
     absolute, as in FiniteDifferences.jl, and at most 1000 times the method's default
     step; a zero |f^(p)| or |f| gives the default step (both status 5). The bound knows
@@ -1284,7 +1286,7 @@ def fdm_bound(
     Examples
     --------
     >>> import numpy as np
-    >>> from gradlab.step_rules import fdm_bound
+    >>> from gradlab.steps.rules import fdm_bound
     >>> res = fdm_bound(lambda x: np.sum(np.exp(x)), np.zeros(1))   # |f'''| = 1, eps(1) = 2**-52
     >>> bool(abs(res.h[0] / (3 * 2.0**-52) ** (1 / 3) - 1) < 0.01), res.nfev
     (True, 5)

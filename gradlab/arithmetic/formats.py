@@ -185,7 +185,7 @@ def round_exact(x: Any, fmt: Format | str) -> mpmath.mpf:
 
     Examples
     --------
-    >>> from gradlab import formats
+    >>> from gradlab.arithmetic import formats
     >>> float(formats.round_exact(1 + 2**-11, "float16"))   # a tie: to even
     1.0
     >>> float(formats.round_exact(70000, "float16"))

@@ -33,7 +33,7 @@ import mpmath
 import numpy as np
 from mpmath.libmp import from_man_exp, fzero
 
-from gradlab.formats import Format, exact_mpf, get, round_array, round_exact
+from gradlab.arithmetic.formats import Format, exact_mpf, get, round_array, round_exact
 
 _CONTEXTS: dict[int, mpmath.MPContext] = {}
 

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from gradlab import formats as fmts
-from gradlab.namespaces import namespace_for
-from gradlab.objective import Objective
+from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic.namespaces import namespace_for
+from gradlab.arithmetic.objective import Objective
+from gradlab.objectives import seed
 
 __all__ = ["BUGS", "inject", "layer_blocks"]
 
@@ -38,9 +40,7 @@ def layer_blocks(obj: Objective) -> list[tuple[str, slice, tuple[int, int]]]:
     """(name, slice, shape) of each W and b block of a network objective."""
     meta = obj.meta
     if meta.get("family") == "seed_net":
-        from gradlab.objectives.seed import SHAPES
-
-        shapes = list(SHAPES)
+        shapes = list(seed.SHAPES)
     elif "widths" in meta:
         w = list(meta["widths"])
         shapes = [s for a, b in itertools.pairwise(w) for s in ((b, a), (b, 1))]
@@ -101,10 +101,6 @@ def _no_activation_derivative(obj: Objective) -> Callable[[Any, Any], Any]:
     """A backprop of the same network that forgets the first hidden activation's derivative."""
     meta = obj.meta
     if meta.get("family") == "seed_net":
-        from functools import partial
-
-        from gradlab.objectives import seed
-
         x, y, _ = seed._data()
         return partial(seed._backprop, x=x, y=y, skip_relu_derivative=True)
     raise ValueError(f"the activation-derivative bug is built for seed_net, not {obj.name!r}")

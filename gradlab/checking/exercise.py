@@ -6,11 +6,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from gradlab import formats as fmts
-from gradlab.engine import fd_gradient
-from gradlab.exact import exact
-from gradlab.namespaces import namespace_for
-from gradlab.objective import Objective, fp_events
+from gradlab.analysis.engine import fd_gradient
+from gradlab.analysis.exact import exact
+from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic.namespaces import namespace_for
+from gradlab.arithmetic.objective import Objective, fp_events
 
 __all__ = ["ExerciseCheck", "exercise_check"]
 

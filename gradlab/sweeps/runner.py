@@ -27,13 +27,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from gradlab.tables import provenance
+from gradlab.provenance import provenance
 
 __all__ = ["RUNNER_COLUMNS", "SweepResult", "cell_key", "product", "read_sweep", "run_sweep"]
 
 RUNNER_COLUMNS = ["cell", "cell_index", "status", "error"]
 _RESERVED = {*RUNNER_COLUMNS, "traceback"}
-_META_KEY = b"gradlab"  # the schema-metadata key of gradlab.tables
+_META_KEY = b"gradlab"  # the schema-metadata key of gradlab.reporting.tables
 _Outcome = tuple[pd.DataFrame | None, str, str]  # (rows, error, traceback); rows is None iff the cell failed
 
 

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from gradlab.schemes import Scheme
+from gradlab.arithmetic.schemes import Scheme
 
 __all__ = [
     "model_round", "model_trunc", "optimal_step_bound", "predicted_error", "predicted_minimum",

@@ -32,13 +32,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from gradlab import formats as fmts
-from gradlab import schemes as schs
-from gradlab.exact import ExactResult, VerificationError, exact
-from gradlab.models import model_round, model_trunc
-from gradlab.namespaces import MPNamespace, namespace_for
-from gradlab.noise import noise_level
-from gradlab.objective import Objective, evaluate, fp_events
+from gradlab.analysis.exact import ExactResult, VerificationError, exact
+from gradlab.analysis.models import model_round, model_trunc
+from gradlab.analysis.noise import noise_level
+from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic.namespaces import MPNamespace, namespace_for
+from gradlab.arithmetic.objective import Objective, evaluate, fp_events
 
 __all__ = ["COLUMNS", "default_steps", "fd_errors", "fd_gradient"]
 
@@ -464,9 +464,9 @@ def fd_errors(
     ----------
     obj : Objective
     formats : str or sequence
-        Formats to evaluate in (see :func:`gradlab.formats.get`).
+        Formats to evaluate in (see :func:`gradlab.arithmetic.formats.get`).
     schemes : str or sequence
-        Schemes (see :func:`gradlab.schemes.get`).
+        Schemes (see :func:`gradlab.arithmetic.schemes.get`).
     steps : array_like, optional
         Nominal steps h > 0 (default: 61 log-spaced steps from 1e-12 to 1).
     coords : None, int or sequence of int
@@ -476,7 +476,7 @@ def fd_errors(
         Noise level of J per format name for ``model_round``; by default it is
         measured with :func:`gradlab.noise_level` (direct estimate).
     references : dict, optional
-        Exact references (:func:`gradlab.exact`) per format name, reused instead of
+        Exact references (:func:`gradlab.analysis.exact`) per format name, reused instead of
         computing them when they are of this objective (name and point) and format, cover the
         coordinates and derivative orders, and verify the digits the steps need
         (otherwise the reference is computed as usual).

@@ -145,7 +145,7 @@ def get(scheme: Scheme | str) -> Scheme:
 
     Examples
     --------
-    >>> from gradlab import schemes
+    >>> from gradlab.arithmetic import schemes
     >>> s = schemes.get("central4")
     >>> s.order, s.leading, s.numerators, s.denominator
     (4, Fraction(-1, 30), (1, -8, 8, -1), 12)

@@ -4,7 +4,7 @@ Each checker is ``checker(obj, grad, format) -> CheckerVerdict`` judging a gradi
 ``grad`` (float64 values of the format's numbers, at theta0 rounded to the format)
 with J evaluated in the format:
 
-* ``gradlab`` and ``gradlab_directional``: :func:`gradlab.check`;
+* ``gradlab`` and ``gradlab_directional``: :func:`gradlab.checking.check`;
 * ``exercise``: central differences at 1e-7 in the format, E < 2e-7;
 * ``scipy_check_grad``: :func:`scipy.optimize.check_grad` (forward differences,
   epsilon 1.49e-8, on float64 points rounded into the format), with the threshold
@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 import scipy.optimize
 
-from gradlab import formats as fmts
-from gradlab.check import check
-from gradlab.exercise import exercise_check
-from gradlab.objective import Objective
-from gradlab.steps import CoordinateFunction
+from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic.coordinate import CoordinateFunction
+from gradlab.arithmetic.objective import Objective
+from gradlab.checking.adapters import _to_numpy, _to_torch, _torch_dtype
+from gradlab.checking.check import check
+from gradlab.checking.exercise import exercise_check
 
 __all__ = ["CHECKERS", "CheckerVerdict", "available_checkers"]
 
@@ -87,8 +88,6 @@ def _torch_gradcheck(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdi
     import warnings
 
     import torch
-
-    from gradlab.adapters import _to_numpy, _to_torch, _torch_dtype
 
     f = fmts.get(fmt)
     cf = CoordinateFunction(obj, format=f)

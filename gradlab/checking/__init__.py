@@ -1,0 +1,2 @@
+"""Checking: the gradient checker, the peers' checkers, the exercise's rule and the
+framework adapters."""

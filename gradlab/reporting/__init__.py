@@ -1,0 +1,1 @@
+"""Reporting: tables with provenance, figures, papers and the command line."""

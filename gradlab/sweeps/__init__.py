@@ -1,0 +1,1 @@
+"""Sweeps: the resumable runner, the scaling study's cells and power-law fits."""
