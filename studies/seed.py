@@ -25,7 +25,7 @@ DESCRIPTION = "the exercise's 47-parameter network: E(h), its parts and minima, 
 FORMATS = ["bfloat16", "float16", "float32", "float64", "longdouble"]
 SCHEMES = ["forward", "central", "central4", "complex"]
 EPSILON, THRESHOLD = 1e-7, 2e-7  # the exercise's step and pass threshold
-METRICS = ["rel_course", "rel_2g", "rel_g", "rms", "max_abs"]
+METRICS = ["rel_sum", "rel_2g", "rel_g", "rms", "max_abs"]
 
 
 def steps(quick: bool) -> np.ndarray:
@@ -57,7 +57,7 @@ def _numbers(
     for _, r in at_eps.iterrows():
         k = f"{r.format}_{tag[r.objective]}"
         scale = 2 * r.grad_norm
-        out[f"E_eps_{k}"] = sci(r.rel_course)
+        out[f"E_eps_{k}"] = sci(r.rel_sum)
         out[f"trunc_eps_{k}"] = sci(r.trunc_norm / scale)
         out[f"round_eps_{k}"] = sci(r.round_norm / scale)
         out[f"step_eps_{k}"] = sci(r.step_norm / scale)
@@ -84,9 +84,9 @@ def _numbers(
         if np.isfinite(r.h_predicted) and r.h_predicted > 0 and len(curve):
             near = curve.iloc[int(np.argmin(np.abs(np.log(curve.h / r.h_predicted))))]
             out[f"h_near_{k}"] = sci(near.h)
-            out[f"e_near_{k}"] = sci(near.rel_course)
+            out[f"e_near_{k}"] = sci(near.rel_sum)
             out[f"threshold_{k}"] = sci(10 * r.e_predicted)
-            out[f"near_ok_{k}"] = "below" if near.rel_course < 10 * r.e_predicted else "above"
+            out[f"near_ok_{k}"] = "below" if near.rel_sum < 10 * r.e_predicted else "above"
             rows = coords_at(r.objective, r.format, r.scheme, near.h)
             out[f"kinks_near_{k}"] = str(int(rows.flag.str.contains("kink").sum()))
     for (obj, fmt), grp in attribution.groupby(["objective", "format"]):
@@ -109,7 +109,7 @@ def _figures(out: Path, summary: pd.DataFrame, attribution: pd.DataFrame) -> lis
     order = [f for f in FORMATS if f in set(summary.format)]
     for obj in summary.objective.unique():
         sm = summary[summary.objective == obj]
-        fig = plots.facet(sm, plots.curves, col="format", col_order=order, y="rel_course",
+        fig = plots.facet(sm, plots.curves, col="format", col_order=order, y="rel_sum",
                           hue="scheme", title=f"{obj}: E = ||g_fd - g|| / (||g_fd|| + ||g||)")
         figs += plots.save(fig, out / f"v_curves_{obj}")
         fig = plots.facet(sm[sm.scheme == "central"], plots.components, col="format",
@@ -122,7 +122,7 @@ def _figures(out: Path, summary: pd.DataFrame, attribution: pd.DataFrame) -> lis
                       title="seed_net, central: five normalisations of the same error")
     figs += plots.save(fig, out / "metrics")
     both = summary[summary.scheme == "central"]
-    fig = plots.facet(both, plots.curves, col="format", col_order=order, y="rel_course",
+    fig = plots.facet(both, plots.curves, col="format", col_order=order, y="rel_sum",
                       hue="objective", title="naive loss against its stable twin (central)")
     figs += plots.save(fig, out / "naive_vs_stable")
     att = attribution.copy()

@@ -8,7 +8,7 @@ from gradlab.reporting.cli import main
 def test_demo_prints_the_decomposition(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--formats", "float32", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "rel_course" in out and "float32" in out
+    assert "rel_sum" in out and "float32" in out
 
 
 def test_bad_format_exits_nonzero(capsys: pytest.CaptureFixture[str]) -> None:

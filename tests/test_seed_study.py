@@ -28,7 +28,7 @@ def test_tables_schema_and_provenance(small_run: Path) -> None:
     assert set(summary.format) == {"float64", "float16"}
     assert set(summary.objective) == {"seed_net", "seed_net_stable"}
     assert summary.h.nunique() >= 17 and 1e-7 in set(summary.h)
-    assert not summary[["rel_course", "rel_2g", "rel_g", "rms", "max_abs"]].isna().any().any()
+    assert not summary[["rel_sum", "rel_2g", "rel_g", "rms", "max_abs"]].isna().any().any()
     meta = summary.attrs
     assert meta["config"]["study"] == "seed" and meta["mpmath"] and meta["numpy"]
     minima = read_table(small_run / "tables" / "minima")
@@ -109,4 +109,4 @@ def test_quick_study_and_paper_end_to_end(tmp_path: Path) -> None:
     assert "{{" not in paper
     numbers = read_table(tmp_path / "tables" / "numbers")
     assert check_numbers(paper, list(numbers.text)) == []
-    assert np.isfinite(read_table(tmp_path / "tables" / "summary").rel_course).any()
+    assert np.isfinite(read_table(tmp_path / "tables" / "summary").rel_sum).any()

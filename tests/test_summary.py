@@ -11,9 +11,9 @@ def test_metrics_relations_and_exercise_value() -> None:
     sm = gl.summarize(df).iloc[0]
     assert sm.rel_2g * 2 == sm.rel_g
     assert np.isclose(sm.rms, sm.err_norm / np.sqrt(47))
-    assert np.isclose(sm.rel_course, sm.err_norm / (sm.approx_norm + sm.grad_norm))
+    assert np.isclose(sm.rel_sum, sm.err_norm / (sm.approx_norm + sm.grad_norm))
     # the exercise's observation: E is about 1e-7 at epsilon = 1e-7, set by rounding
-    assert 3e-8 < sm.rel_course < 3e-7
+    assert 3e-8 < sm.rel_sum < 3e-7
     assert sm.round_norm > 100 * sm.trunc_norm
 
 

@@ -338,7 +338,7 @@ def _scheme_table(
     nums = [mp_ctx.mpf(c.numerator) / c.denominator for c in scheme.weights]
     rows = []
     derivs = dict(zip(ref.coords.tolist(), range(ref.coords.size), strict=True))
-    dorder = scheme.derivative_order
+    dorder = scheme.truncation_derivative
     for a, i in enumerate(coords):
         g = mp_ctx.make_mpf(fmts.exact_mpf(ref.grad[i])._mpf_)
         d_k = ref.derivatives[dorder][derivs[int(i)]] if dorder in ref.derivatives else None
@@ -515,7 +515,7 @@ def fd_errors(
         theta_mp = [fmt.round(t) for t in obj.theta0]
         if not all(mpmath.isfinite(t) for t in theta_mp):
             raise ValueError(f"obj.theta0 overflows format {fmt.name}")
-        orders = sorted({s.derivative_order for s in v.schemes})
+        orders = sorted({s.truncation_derivative for s in v.schemes})
         ref_digits = math.ceil(prec / math.log2(10))
         given = (references or {}).get(fmt.name)
         if given is not None and _reference_serves(given, obj, fmt, theta_mp, ref_digits, orders,

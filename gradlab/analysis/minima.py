@@ -14,7 +14,7 @@ __all__ = ["minima"]
 _GROUP = ["objective", "format", "scheme"]
 
 
-def minima(coords: pd.DataFrame, summary: pd.DataFrame, metric: str = "rel_course") -> pd.DataFrame:
+def minima(coords: pd.DataFrame, summary: pd.DataFrame, metric: str = "rel_sum") -> pd.DataFrame:
     """Measured and predicted minimum of ``metric`` per (objective, format, scheme).
 
     The measured minimum is the least finite value on the step grid. The model's

@@ -9,7 +9,7 @@ __all__ = ["SUMMARY_COLUMNS", "summarize"]
 
 SUMMARY_COLUMNS = [
     "objective", "n_params", "format", "scheme", "h", "grad_norm", "approx_norm", "err_norm",
-    "trunc_norm", "step_norm", "round_norm", "rel_course", "rel_2g", "rel_g", "rms", "max_abs",
+    "trunc_norm", "step_norm", "round_norm", "rel_sum", "rel_2g", "rel_g", "rms", "max_abs",
     "n_flagged", "flags", "n_coords", "err_norm_rse", "model_trunc_norm", "model_round_norm",
 ]
 _KEYS = ["objective", "n_params", "format", "scheme", "h"]
@@ -53,7 +53,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns :data:`SUMMARY_COLUMNS`. With e = g_fd - g:
-        rel_course = ||e|| / (||g_fd|| + ||g||) (the exercise's E),
+        rel_sum = ||e|| / (||g_fd|| + ||g||) (the exercise's E),
         rel_2g = ||e|| / (2 ||g||), rel_g = ||e|| / ||g||, rms = ||e|| / sqrt(N),
         max_abs = max |e_i|. When only a sample of n_coords < n_params coordinates
         is in the table, the 2-norms are scaled by sqrt(N / n_coords) to estimate
@@ -75,7 +75,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     >>> import gradlab as gl
     >>> df = gl.fd_errors(gl.objectives.seed_net(), formats="float64", steps=[1e-7])
     >>> sm = gl.summarize(df)
-    >>> float(sm.rel_course.iloc[0]) < 1e-6, int(sm.n_flagged.iloc[0])
+    >>> float(sm.rel_sum.iloc[0]) < 1e-6, int(sm.n_flagged.iloc[0])
     (True, 0)
     """
     missing = {"err_total", "err_trunc", "err_step", "err_round", "exact", "approx", "flag"} - set(
@@ -110,7 +110,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             trunc_norm=norm("err_trunc"),
             step_norm=norm("err_step"),
             round_norm=norm("err_round"),
-            rel_course=float(_ratio(np.array(err), np.array(an + gn))),
+            rel_sum=float(_ratio(np.array(err), np.array(an + gn))),
             rel_2g=float(_ratio(np.array(err), np.array(2 * gn))),
             rel_g=float(_ratio(np.array(err), np.array(gn))),
             rms=err / np.sqrt(n_params) if np.isfinite(err) else np.inf,

@@ -67,7 +67,7 @@ class CoordinateFunction:
         rows[np.arange(coords.size), coords] = np.asarray(values).astype(self.fmt.dtype)
         return rows
 
-    def rows(self, rows: np.ndarray) -> np.ndarray:
+    def evaluate(self, rows: np.ndarray) -> np.ndarray:
         """J at each row (already in the format's dtype), as float64; counts evaluations."""
         rows = np.asarray(rows).astype(self.fmt.dtype)
         self.nfev += rows.shape[0]
@@ -89,8 +89,8 @@ class CoordinateFunction:
         h = fmts.round_array(steps, self.fmt)
         with np.errstate(over="ignore"):
             x = self.theta[coords] + h
-        return self.rows(self.points(coords, x))
+        return self.evaluate(self.points(coords, x))
 
     def center(self) -> float:
         """J at theta."""
-        return float(self.rows(self.theta[None, :])[0])
+        return float(self.evaluate(self.theta[None, :])[0])

@@ -65,7 +65,7 @@ class Scheme:
         return math.sqrt(sum(float(w) ** 2 for w in self.weights))
 
     @property
-    def derivative_order(self) -> int:
+    def truncation_derivative(self) -> int:
         """Order of the derivative the truncation model needs: q + 1."""
         return self.order + 1
 

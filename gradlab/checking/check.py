@@ -343,7 +343,7 @@ def _directional_derivative(cf: CoordinateFunction, dirs: np.ndarray, order: int
     rel = min(0.1, (sigma / max(j0, 1e-300)) ** (1 / (order + 2)))
     s = rel * scale
     pts = [fmts.round_array(cf.theta.astype(np.float64) + k * s * v, cf.fmt) for v in dirs for k in ks]
-    vals = cf.rows(np.stack(pts)).reshape(len(dirs), len(ks))
+    vals = cf.evaluate(np.stack(pts)).reshape(len(dirs), len(ks))
     wd = np.array([float(x) for x in schs.fd_weights(ks, order)])
     return np.asarray(np.where(np.isfinite(vals), vals, 0.0) @ wd / s**order)
 
@@ -372,7 +372,7 @@ def _fd(
                 p = fmts.round_array(theta + k * h[r] * dirs[r], cf.fmt)
             pts.append(p)
             disp.append(p.astype(np.float64) - theta)  # exact: nearby values of the format
-    vals = cf.rows(np.stack(pts)).reshape(n_rows, len(sch.offsets))
+    vals = cf.evaluate(np.stack(pts)).reshape(n_rows, len(sch.offsets))
     delta = np.stack(disp).reshape(n_rows, len(sch.offsets), -1)
     if dirs is None:
         approx = np.empty(n_rows)

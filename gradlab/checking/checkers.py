@@ -75,7 +75,7 @@ def _scipy_check_grad(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerd
     fmt_ = fmts.get(fmt)
 
     def f(x: np.ndarray) -> float:
-        return float(cf.rows(fmts.round_array(x, fmt_)[None, :])[0])
+        return float(cf.evaluate(fmts.round_array(x, fmt_)[None, :])[0])
 
     x0 = cf.theta.astype(np.float64)
     with np.errstate(all="ignore"):
@@ -97,7 +97,7 @@ def _torch_gradcheck(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdi
     class _J(torch.autograd.Function):
         @staticmethod
         def forward(ctx: Any, t: Any) -> Any:
-            value = cf.rows(_to_numpy(t, f)[None, :])[0]
+            value = cf.evaluate(_to_numpy(t, f)[None, :])[0]
             return _to_torch(fmts.round_array(np.array([value]), f), f)[0]
 
         @staticmethod
@@ -128,7 +128,7 @@ def _jax_check_grads(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdi
     g = jax.numpy.asarray(fmts.round_array(grad, f))
 
     def value(t: Any) -> Any:
-        return np.asarray(cf.rows(np.asarray(t, dtype=dtype)[None, :])[0], dtype=dtype)
+        return np.asarray(cf.evaluate(np.asarray(t, dtype=dtype)[None, :])[0], dtype=dtype)
 
     @jax.custom_vjp
     def j(t: Any) -> Any:

@@ -113,7 +113,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     df = fd_errors(obj, formats=args.formats, schemes=["central"], steps=list(DEMO_STEPS),
                    progress=not args.quiet)
     sm = summarize(df)
-    cols = ["format", "h", "rel_course", "err_norm", "trunc_norm", "step_norm", "round_norm",
+    cols = ["format", "h", "rel_sum", "err_norm", "trunc_norm", "step_norm", "round_norm",
             "n_flagged"]
     with pd.option_context("display.width", 160, "display.float_format", "{:.3g}".format):
         print(f"{obj.name}: central differences, E = ||g_fd - g|| / (||g_fd|| + ||g||)")

@@ -67,7 +67,7 @@ def _loglog(ax: Axes, x: str, y: str) -> None:
 
 
 def curves(
-    data: pd.DataFrame, x: str = "h", y: str = "rel_course", hue: str | None = "scheme",
+    data: pd.DataFrame, x: str = "h", y: str = "rel_sum", hue: str | None = "scheme",
     style_col: str | None = None, ax: Axes | None = None, **kwargs: Any,
 ) -> Axes:
     """y against x on log-log axes, one line per hue (and style) level.

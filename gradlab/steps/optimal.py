@@ -74,7 +74,7 @@ def _noise(cf: CoordinateFunction, n_lines: int, nf: int, seed: int) -> float:
         for _attempt in range(3):
             block, _ = line_points(theta, cf.fmt, nf, rel, signs)
             rows = np.array([[cf.fmt.from_mpf(v) for v in row] for row in block], dtype=cf.fmt.dtype)
-            sigma, status, _ = ecnoise(cf.rows(rows))
+            sigma, status, _ = ecnoise(cf.evaluate(rows))
             if status == 1:
                 est.append(sigma)
                 break

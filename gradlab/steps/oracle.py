@@ -53,7 +53,7 @@ def oracle(
     grad : ndarray
         The exact gradient at the format's theta (:func:`gradlab.analysis.exact`).
     steps : ndarray, optional
-        Default: 97 log-spaced steps from 1e-14 to 1 (ratio 10**(1/6)).
+        Default: 85 log-spaced steps from 1e-14 to 1 (ratio 10**(1/6)).
     """
     grid = np.logspace(-14, 0, 85) if steps is None else np.asarray(steps, dtype=np.float64)
     g = np.asarray(grad, dtype=np.float64)

@@ -134,7 +134,7 @@ class _PeerFunction:
         off = np.asarray(x, dtype=np.float64) != self.theta64
         if off.any() and np.all(pt == self.cf.theta):
             self.collapsed += 1
-        return self.out_dtype.type(self.cf.rows(pt[None, :])[0])
+        return self.out_dtype.type(self.cf.evaluate(pt[None, :])[0])
 
     def along(self, xi: Any, coord: Any) -> np.ndarray:
         """J at theta with ``theta[coord] = xi``, elementwise, in one batch of rows."""
@@ -143,7 +143,7 @@ class _PeerFunction:
         vals = self._round(xi.ravel())
         moved = xi.ravel().astype(np.float64) != self.theta64[coords]
         self.collapsed += int(np.count_nonzero(moved & (vals == self.cf.theta[coords])))
-        out = self.cf.rows(self.cf.points(coords, vals)).reshape(xi.shape)
+        out = self.cf.evaluate(self.cf.points(coords, vals)).reshape(xi.shape)
         return out.astype(self.out_dtype)
 
 

@@ -160,7 +160,7 @@ def _probe(cf: CoordinateFunction, coords: np.ndarray, steps: np.ndarray) -> tup
     with np.errstate(over="ignore"):  # a point beyond the format's range: J's value there says so
         x = base + fmts.round_array(steps, cf.fmt)
         offsets = (x.astype(wide) - base.astype(wide)).astype(np.float64)
-    return cf.rows(cf.points(coords, x)), offsets
+    return cf.evaluate(cf.points(coords, x)), offsets
 
 
 def _divided(nodes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
