@@ -12,10 +12,11 @@ import time
 import numpy as np
 
 import gradlab as gl
-from gradlab.analysis.engine import _points_in_format, default_steps
+from gradlab.analysis.engine import default_steps
 from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.namespaces import namespace_for
-from gradlab.arithmetic.objective import evaluate
+from gradlab.arithmetic.stencil import stencil
 
 FORMATS = ["float64", "float32", "float16"]
 SCHEMES = ["forward", "central", "central4"]
@@ -44,12 +45,12 @@ def batched(obj: gl.Objective, fmt: str, scheme: str, steps: np.ndarray) -> np.n
     s = gl.schemes.get(scheme)
     f = fmts.get(fmt)
     theta = fmts.round_array(obj.theta0, f)
-    h_f = fmts.round_array(steps, f)
-    pts = _points_in_format(theta, h_f, s, f)  # (N, S, J)
+    st = stencil(theta[:, None], steps[None, :], s.offsets, f)
+    h_f, pts = st.h, st.points  # (N, S, J)
     n, n_s, n_j = pts.shape
     rows = np.repeat(theta[None, :], n * n_s * n_j, axis=0)
     rows[np.arange(rows.shape[0]), np.repeat(np.arange(n), n_s * n_j)] = pts.reshape(-1)
-    vals, _ = evaluate(obj, rows, lambda b: namespace_for(f, b))
+    vals, _ = Evaluator(obj, f)(rows)
     vals = vals.reshape(n, n_s, n_j)
     acc = s.numerators[0] * vals[..., 0]
     for j in range(1, n_j):

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gradlab as gl
+from gradlab.arithmetic.evaluator import Evaluator
 
 SMALL = {
     "exp": lambda: gl.objectives.smooth_sum("exp", n=3, seed=0),
@@ -136,15 +137,12 @@ def test_no_silent_upcast_in_a_format() -> None:
 
 
 def test_builtin_objectives_keep_the_dtype() -> None:
-    from gradlab.arithmetic.namespaces import namespace_for
-    from gradlab.arithmetic.objective import evaluate
-
     for make in SMALL.values():
         obj = make()
         for fmt in ["bfloat16", "float16", "float32", "longdouble"]:
             pts = gl.formats.round_array(obj.theta0[None, :], fmt)
             with np.errstate(all="ignore"):
-                vals, _ = evaluate(obj, pts, lambda b, f=fmt: namespace_for(f, b))
+                vals, _ = Evaluator(obj, fmt)(pts)
             assert vals.dtype == gl.formats.get(fmt).dtype
 
 

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from gradlab.arithmetic import formats
-from gradlab.arithmetic.namespaces import MPNamespace, NumpyNamespace, namespace_for
-from gradlab.arithmetic.objective import Objective, evaluate
+from gradlab.arithmetic.evaluator import Evaluator
+from gradlab.arithmetic.namespaces import MPNamespace, NumpyNamespace
+from gradlab.arithmetic.objective import Objective
 from gradlab.objectives import (
     logistic_regression,
     mlp,
@@ -218,7 +219,7 @@ def test_hardware_format_keeps_dtype(
     f = formats.get(fmt)
     pts = np.stack([obj.theta0, obj.theta0 * 0.75, obj.theta0 + 0.125])
     with np.errstate(over="ignore", invalid="ignore"):
-        values, _ = evaluate(obj, formats.round_array(pts, f), partial(namespace_for, f))
+        values, _ = Evaluator(obj, f)(formats.round_array(pts, f))
     assert values.dtype == f.dtype
     assert values.shape == (3,)
     ns = NumpyNamespace(f)
@@ -241,12 +242,12 @@ def test_emulated_and_exact_evaluation(objectives: dict[str, Objective], case: s
     pts = np.stack([obj.theta0, obj.theta0 * 0.75])
     exact = _exact_value(obj)
     f = formats.get("binary20")
-    values, _ = evaluate(obj, formats.round_array(pts, f), partial(namespace_for, f))
+    values, _ = Evaluator(obj, f)(formats.round_array(pts, f))
     assert values.dtype == object
     assert all(hasattr(v, "_mpf_") for v in values)
     assert abs(values[0] - exact) <= SANITY * f.eps * max(1, abs(exact))
-    make = partial(MPNamespace, REF_PREC, "float64")
-    values, _ = evaluate(obj, MPNamespace(REF_PREC).from_values(pts), make)
+    ref = Evaluator.reference(obj, "float64", REF_PREC)
+    values, _ = ref(ref.convert(pts))
     assert abs(values[0] - exact) <= mpmath.mpf(2) ** (20 - REF_PREC) * max(1, abs(exact))
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 from gradlab.analysis.noise import line_points, noise_level
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic.namespaces import MPNamespace
-from gradlab.arithmetic.objective import Objective, evaluate
+from gradlab.arithmetic.objective import Objective, call_batched, evaluate_one
 
 __all__ = ["AttributionResult", "attribute_noise"]
 
@@ -203,8 +203,13 @@ def attribute_noise(
         ns = _TracingNamespace(prec, data_format=fmt, batch_ndim=1)
         tracer = _Tracer(ns, fmt, rounded)
         with _tracing(tracer):
-            vals, _ = evaluate(obj, ns.from_values(points),
-                               lambda b: _TracingNamespace(prec, data_format=fmt, batch_ndim=b))
+            # the tracing namespace is its own arithmetic (every operation numbered), so
+            # the objective is called in it directly
+            if obj.batch_safe:
+                vals = call_batched(obj, ns.from_values(points), ns)
+            else:
+                vals = np.array([evaluate_one(obj, p, _TracingNamespace(prec, data_format=fmt))
+                                 for p in ns.from_values(points)], dtype=object)
         return np.array([fmts.exact_mpf(v) for v in vals], dtype=object), tracer.sites
 
     def deviation(j: np.ndarray, ref: np.ndarray) -> np.ndarray:

@@ -24,7 +24,6 @@ import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import mpmath
@@ -37,8 +36,10 @@ from gradlab.analysis.models import model_round, model_trunc
 from gradlab.analysis.noise import noise_level
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
-from gradlab.arithmetic.namespaces import MPNamespace, namespace_for
-from gradlab.arithmetic.objective import Objective, evaluate, fp_events
+from gradlab.arithmetic.evaluator import Evaluator
+from gradlab.arithmetic.namespaces import namespace_for
+from gradlab.arithmetic.objective import Objective, fp_events
+from gradlab.arithmetic.stencil import stencil
 
 __all__ = ["COLUMNS", "default_steps", "fd_errors", "fd_gradient"]
 
@@ -117,15 +118,6 @@ def _reference_bits(fmt: fmts.Format, steps: np.ndarray, sl: list[schs.Scheme]) 
     return 2 * fmt.p + 64 + (q + 2) * small
 
 
-def _points_in_format(
-    theta_c: np.ndarray, h_f: np.ndarray, scheme: schs.Scheme, fmt: fmts.Format
-) -> np.ndarray:
-    """fl(theta_i + fl(k_j h_F)) in the format, shape (C, S, J)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        cols = [theta_c[:, None] + (k * h_f)[None, :] for k in scheme.offsets]
-    return np.stack(cols, axis=-1)
-
-
 def _rows(base: np.ndarray, coord: np.ndarray, value: np.ndarray, start: int, stop: int) -> np.ndarray:
     rows = np.repeat(base[None, :], stop - start, axis=0)
     rows[np.arange(stop - start), coord[start:stop]] = value[start:stop]
@@ -141,18 +133,16 @@ def _raw(v: Any) -> Any:
 
 
 def _forked_chunk(bounds: tuple[int, int]) -> tuple[list[Any], list[bytes] | None]:
-    obj, base, coord, value, make_ns = _FORKED["args"]
-    vals, sigs = evaluate(obj, _rows(base, coord, value, *bounds), make_ns)
+    ev, base, coord, value = _FORKED["args"]
+    vals, sigs = ev(_rows(base, coord, value, *bounds))
     return [_raw(v) for v in vals], sigs
 
 
 def _eval_rows(
-    obj: Objective,
+    ev: Evaluator,
     base: np.ndarray,
     coord: np.ndarray,
     value: np.ndarray,
-    make_ns: Any,
-    dtype: Any,
     desc: str,
     progress: bool,
     workers: int = 1,
@@ -161,7 +151,7 @@ def _eval_rows(
 
     Exact (mpmath) chunks are spread over ``workers`` forked processes.
     """
-    n_rows, n = coord.size, base.size
+    n_rows, n, dtype = coord.size, base.size, ev.dtype
     chunk = max(1, _CHUNK_ELEMENTS // max(n, 1))
     if dtype is object:
         chunk = max(1, min(chunk, 512))
@@ -175,8 +165,8 @@ def _eval_rows(
         and "fork" in multiprocessing.get_all_start_methods()
     )
     if parallel:
-        ctx = make_ns(0).ctx
-        _FORKED["args"] = (obj, base, coord, value, make_ns)
+        ctx = ev.context
+        _FORKED["args"] = (ev, base, coord, value)
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 for (a, b), (vals, s) in zip(bounds, pool.imap(_forked_chunk, bounds), strict=True):
@@ -192,7 +182,7 @@ def _eval_rows(
             _FORKED.clear()
     else:
         for a, b in bounds:
-            chunk_vals, chunk_sigs = evaluate(obj, _rows(base, coord, value, a, b), make_ns)
+            chunk_vals, chunk_sigs = ev(_rows(base, coord, value, a, b))
             out[a:b] = chunk_vals
             if chunk_sigs is not None:
                 recorded = True
@@ -232,7 +222,8 @@ def _scheme_table(
     if cplx:
         pts_f = np.broadcast_to(theta_c[:, None, None], (c_n, s_n, 1))
     else:
-        pts_f = _points_in_format(theta_c, h_f, scheme, fmt)
+        st = stencil(theta_c[:, None], steps[None, :], scheme.offsets, fmt)
+        pts_f = ns0.from_values(st.points) if fmt.dtype is None else st.points
     need = [j for j, k in enumerate(scheme.offsets) if k != 0]
     coord_rows = np.repeat(coords, s_n * len(need))
     vals_rows = pts_f[:, :, need].reshape(-1)
@@ -248,18 +239,12 @@ def _scheme_table(
             vals_rows = np.asarray(
                 [mpc(a, b) for a, b in zip(np.repeat(theta_c, s_n), im, strict=True)], dtype=object
             )
-
-        def make_f(b: int) -> Any:
-            return namespace_for(fmt, b, is_complex=True)
     else:
         base = theta_f
-
-        def make_f(b: int) -> Any:
-            return namespace_for(fmt, b)
-
-    dtype_f = object if fmt.dtype is None else (fmt.complex_dtype if cplx else fmt.dtype)
+    in_fmt = Evaluator(obj, fmt, is_complex=cplx)
+    dtype_f = in_fmt.dtype
     with fp_events() as ev:
-        jf_rows, _ = _eval_rows(obj, base, coord_rows, vals_rows, make_f, dtype_f,
+        jf_rows, _ = _eval_rows(in_fmt, base, coord_rows, vals_rows,
                                 f"{fmt.name}/{scheme.name} in format", progress)
         jf = np.empty((c_n, s_n, j_n), dtype=dtype_f)
         jf[:, :, need] = jf_rows.reshape(c_n, s_n, len(need))
@@ -305,13 +290,11 @@ def _scheme_table(
                 else:
                     idx_exact[a, b, j] = slot(int(i), mpmath.fadd(ti, k * t_nominal[b], exact=True))
                     idx_real[a, b, j] = slot(int(i), fmts.exact_mpf(pts_f[a, b, j]))
-    ns_x = MPNamespace(prec, data_format=fmt, is_complex=cplx, exact_dot=True)
-    base_x = ns_x.from_values(np.asarray(theta_mp, dtype=object))
+    ref_ev = Evaluator.reference(obj, fmt, prec, is_complex=cplx, record_branches=True)
+    base_x = ref_ev.convert(np.asarray(theta_mp, dtype=object))
     jx, sigs = _eval_rows(
-        obj, base_x, np.asarray(row_coord), ns_x.from_values(np.asarray(row_value, dtype=object)),
-        lambda b: MPNamespace(prec, data_format=fmt, batch_ndim=b, is_complex=cplx,
-                              record_branches=True, exact_dot=True),
-        object, f"{fmt.name}/{scheme.name} exact", progress, workers,
+        ref_ev, base_x, np.asarray(row_coord), ref_ev.convert(np.asarray(row_value, dtype=object)),
+        f"{fmt.name}/{scheme.name} exact", progress, workers,
     )
     jx_c = mp_ctx.make_mpf(fmts.exact_mpf(ref.value)._mpf_)
     sigs_a = np.asarray(sigs if sigs is not None else [b""] * len(row_coord), dtype=object)
@@ -366,8 +349,8 @@ def _scheme_table(
                 flags.append("zero_step")
             if cplx and h_f_mp[b] == 0:
                 flags.append("zero_step")
-            stencil = {sigs_a[int(x)] for x in (*idx_exact[a, b], *idx_real[a, b]) if x >= 0}
-            if stencil - {sig_center}:
+            branch_sigs = {sigs_a[int(x)] for x in (*idx_exact[a, b], *idx_real[a, b]) if x >= 0}
+            if branch_sigs - {sig_center}:
                 flags.append("kink")
             hf = float(steps[b])
             rows.append(
@@ -406,7 +389,7 @@ def _verify(
     h = float(df["h"].min())
     sub = df[df["h"] == h]
     hi = prec + 64
-    ns = MPNamespace(hi, data_format=fmt, exact_dot=True)
+    ref_hi = Evaluator.reference(obj, fmt, hi)
     worst = 17.0  # float64 agreement to the last bit
     coords = sub["coord"].to_numpy()
     pts = []
@@ -415,8 +398,7 @@ def _verify(
             p = list(theta_mp)
             p[i] = mpmath.fadd(theta_mp[i], k * mpmath.mpf(h), exact=True)
             pts.append(p)
-    vals, _ = evaluate(obj, ns.from_values(np.asarray(pts, dtype=object)),
-                       lambda b: MPNamespace(hi, data_format=fmt, batch_ndim=b, exact_dot=True))
+    vals, _ = ref_hi(ref_hi.convert(np.asarray(pts, dtype=object)))
     ctx = mpmath.MPContext()
     ctx.prec = hi + 32
     j_n = len(scheme.offsets)
@@ -531,14 +513,11 @@ def fd_errors(
         attrs["grad_digits"][fmt.name] = ref.digits_verified
         ns0 = namespace_for(fmt)
         theta_f = ns0.from_values(np.asarray([fmt.from_mpf(t) for t in theta_mp], dtype=object))
-        ns_x = MPNamespace(prec, data_format=fmt, record_branches=True, exact_dot=True)
-        _, sig_c = evaluate(
-            obj, ns_x.from_values(np.asarray([theta_mp], dtype=object)),
-            partial(MPNamespace, prec, fmt, record_branches=True),
-        )
+        ref_ev = Evaluator.reference(obj, fmt, prec, record_branches=True)
+        _, sig_c = ref_ev(ref_ev.convert(np.asarray([theta_mp], dtype=object)))
         events: Counter[str] = Counter()
         with fp_events() as ev:
-            j_center = evaluate(obj, theta_f[None, :], partial(namespace_for, fmt))[0][0]
+            j_center = Evaluator(obj, fmt)(theta_f[None, :])[0][0]
         events.update(ev)
         for scheme in v.schemes:
             df = _scheme_table(obj, fmt, scheme, v.steps, v.coords, theta_mp, ref, j_center,
@@ -598,19 +577,20 @@ def fd_gradient(
         rows = np.repeat(base[None, :], n, axis=0)
         rows[idx, idx] = theta + 1j * h_f
         with fp_events():
-            vals, _ = evaluate(obj, rows, partial(namespace_for, fmt, is_complex=True))
+            vals, _ = Evaluator(obj, fmt, is_complex=True)(rows)
             return np.asarray(np.imag(vals) / h_f, dtype=np.float64)
     need = [j for j, k in enumerate(sch.offsets) if k != 0]
+    in_fmt = Evaluator(obj, fmt)
     with fp_events():
-        pts = np.stack([theta + k * h_f for k in sch.offsets], axis=-1)  # (N, J)
+        pts = stencil(theta, hs, sch.offsets, fmt).points  # (N, J)
         rows = np.repeat(theta[None, :], n * len(need), axis=0)
         coord = np.repeat(idx, len(need))
         rows[np.arange(rows.shape[0]), coord] = pts[:, need].reshape(-1)
-        vals, _ = evaluate(obj, rows, partial(namespace_for, fmt))
+        vals, _ = in_fmt(rows)
         jv = np.empty((n, len(sch.offsets)), dtype=fmt.dtype)
         jv[:, need] = vals.reshape(n, len(need))
         if len(need) < len(sch.offsets):
-            center = evaluate(obj, theta[None, :], partial(namespace_for, fmt))[0][0]
+            center = in_fmt(theta[None, :])[0][0]
             for j in set(range(len(sch.offsets))) - set(need):
                 jv[:, j] = center
         acc = sch.numerators[0] * jv[:, 0]

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from gradlab.arithmetic import formats
+from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.namespaces import MPNamespace
-from gradlab.arithmetic.objective import Objective, evaluate
+from gradlab.arithmetic.objective import Objective
 
 __all__ = ["ExactResult", "VerificationError", "digits_to_bits", "exact"]
 
@@ -178,10 +179,9 @@ def _diag_derivatives(
             row = list(base)
             row[int(i)] = mpmath.fadd(base[int(i)], k * h, exact=True)
             rows.append(row)
-    ns = MPNamespace(workprec, data_format=fmt, exact_dot=True)
-    vals, _ = evaluate(obj, ns.from_values(np.asarray(rows, dtype=object)),
-                       lambda bd: MPNamespace(workprec, data_format=fmt, batch_ndim=bd, exact_dot=True))
-    ctx = ns.ctx
+    ev = Evaluator.reference(obj, fmt, workprec)
+    vals, _ = ev(ev.convert(np.asarray(rows, dtype=object)))
+    ctx = ev.context
     norm = 2 * ctx.make_mpf(h._mpf_)
     out = []
     n_pts = len(ks)

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from gradlab.arithmetic import formats
-from gradlab.arithmetic.namespaces import MPNamespace, namespace_for
-from gradlab.arithmetic.objective import Objective, evaluate, fp_events
+from gradlab.arithmetic.evaluator import Evaluator
+from gradlab.arithmetic.objective import Objective, fp_events
 
 __all__ = ["ECNOISE_STATUS", "NoiseResult", "ecnoise", "line_points", "noise_level"]
 
@@ -246,6 +246,7 @@ def noise_level(
     theta = [formats.round_exact(t, fmt) for t in obj.theta0]
     rel0 = math.sqrt(fmt.u) if rel_spacing is None else float(rel_spacing)
     prec = 2 * fmt.p + 64
+    reference = Evaluator.reference(obj, fmt, prec)
     rows, nfev = [], 0
     events: Counter[str] = Counter()
     errors: list[np.ndarray] = []
@@ -254,22 +255,16 @@ def noise_level(
         rel = rel0
         for _attempt in range(3):
             block, s = line_points(theta, fmt, nf, rel, signs)
-            ns_f = namespace_for(fmt)
+            in_fmt = Evaluator(obj, fmt)
             with fp_events() as ev:
-                vals_f, _ = evaluate(
-                    obj, ns_f.from_values(block) if fmt.dtype is None else _as_dtype(block, fmt),
-                    lambda b: namespace_for(fmt, b),
-                )
+                vals_f, _ = in_fmt(in_fmt.convert(block) if fmt.dtype is None else _as_dtype(block, fmt))
             events.update(ev)
             nfev += nf
             sigma_ec, status, _ = ecnoise(vals_f)
             if status == 1 or _attempt == 2:
                 break
             rel = rel / 100 if status == 3 else min(rel * 100, 0.01)
-        vals_x, _ = evaluate(
-            obj, MPNamespace(prec, exact_dot=True).from_values(block),
-            lambda b: MPNamespace(prec, data_format=fmt, batch_ndim=b, exact_dot=True),
-        )
+        vals_x, _ = reference(reference.convert(block))
         with mpmath.workprec(prec):
             e = np.array(
                 [
@@ -294,10 +289,7 @@ def noise_level(
     usable = [e for e in errors if e.size > 1]
     pooled = float(np.sqrt(np.mean([np.var(e, ddof=1) for e in usable]))) if usable else np.inf
     detected = lines.loc[lines["status"] == 1, "sigma_ecnoise"]
-    j0, _ = evaluate(
-        obj, MPNamespace(prec, exact_dot=True).from_values(np.asarray([theta], dtype=object)),
-        lambda b: MPNamespace(prec, data_format=fmt, batch_ndim=b, exact_dot=True),
-    )
+    j0, _ = reference(reference.convert(np.asarray([theta], dtype=object)))
     return NoiseResult(
         objective=obj.name,
         format=fmt.name,

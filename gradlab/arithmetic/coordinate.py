@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from gradlab.arithmetic import formats as fmts
-from gradlab.arithmetic.namespaces import namespace_for
-from gradlab.arithmetic.objective import Objective, evaluate, fp_events
+from gradlab.arithmetic.evaluator import Evaluator
+from gradlab.arithmetic.objective import Objective, fp_events
 
 
 class CoordinateFunction:
@@ -73,7 +73,7 @@ class CoordinateFunction:
         self.nfev += rows.shape[0]
         with fp_events() as ev:
             if isinstance(self.f, Objective):
-                vals, _ = evaluate(self.f, rows, lambda b: namespace_for(self.fmt, b))
+                vals, _ = Evaluator(self.f, self.fmt)(rows)
             else:
                 out = [self.f(r) for r in rows]
                 self.upcasts += sum(1 for v in out if np.asarray(v).dtype != self.fmt.dtype)

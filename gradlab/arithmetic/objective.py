@@ -1,4 +1,5 @@
-"""The write-once objective and its evaluation in any namespace."""
+"""The write-once objective, the calls of its function in a namespace, and the count of
+floating-point events (evaluation itself: :class:`gradlab.arithmetic.evaluator.Evaluator`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from gradlab.arithmetic.namespaces import Namespace, NumpyNamespace
 
-__all__ = ["Objective", "evaluate", "fp_events"]
+__all__ = ["Objective", "call_batched", "evaluate_one", "fp_events"]
 
 ObjectiveFn = Callable[[Any, Namespace], Any]
 
@@ -85,10 +86,10 @@ class Objective:
         if self.vectorized is not None:
             return self.vectorized
         pts = np.stack([self.theta0, self.theta0 * (1 + 2.0**-10) + 2.0**-12])
-        single = [_evaluate_one(self, p, NumpyNamespace("float64")) for p in pts]
+        single = [evaluate_one(self, p, NumpyNamespace("float64")) for p in pts]
         try:
             with np.errstate(all="ignore"):
-                batched = _call_batched(self, pts, NumpyNamespace("float64", batch_ndim=1))
+                batched = call_batched(self, pts, NumpyNamespace("float64", batch_ndim=1))
             ok = bool(np.allclose(np.asarray(batched, dtype=np.float64), single,
                                   rtol=1e-12, atol=0, equal_nan=True))
         except Exception:
@@ -132,12 +133,12 @@ def _check_scalar(obj: Objective, value: Any) -> Any:
     return value
 
 
-def _evaluate_one(obj: Objective, point: np.ndarray, ns: Namespace) -> Any:
+def evaluate_one(obj: Objective, point: np.ndarray, ns: Namespace) -> Any:
     value = _check_scalar(obj, obj.fn(ns.from_values(point), ns))
     return np.asarray(value)[()]
 
 
-def _call_batched(obj: Objective, points: np.ndarray, ns: Namespace) -> np.ndarray:
+def call_batched(obj: Objective, points: np.ndarray, ns: Namespace) -> np.ndarray:
     out = obj.fn(ns.from_values(points), ns)
     out = np.asarray(out)
     b = points.shape[0]
@@ -149,45 +150,3 @@ def _call_batched(obj: Objective, points: np.ndarray, ns: Namespace) -> np.ndarr
             f"a batch of {b} points gave shape {out.shape}"
         )
     return out
-
-
-def evaluate(
-    obj: Objective, points: np.ndarray, make_ns: Callable[[int], Namespace]
-) -> tuple[np.ndarray, list[bytes] | None]:
-    """Evaluate J at each row of ``points``.
-
-    Parameters
-    ----------
-    obj : Objective
-    points : ndarray, shape (B, N)
-        Points already in the namespace's number type (format dtype or exact mpf).
-    make_ns : callable
-        ``make_ns(batch_ndim)`` builds a fresh namespace for the evaluation.
-
-    Returns
-    -------
-    values : ndarray, shape (B,)
-    signatures : list of bytes or None
-        Branch signature per point, if the namespace records branches.
-    """
-    points = np.asarray(points)
-    if points.ndim != 2 or points.shape[1] != obj.n_params:
-        raise ValueError(f"points must have shape (B, {obj.n_params}), got {points.shape}")
-    if obj.batch_safe:
-        ns = make_ns(1)
-        values = _call_batched(obj, points, ns)
-        sigs = ns.branch_signature() if ns.branches is not None else None
-        if sigs == []:
-            sigs = [b""] * points.shape[0]
-        return values, sigs
-    values = np.empty(points.shape[0], dtype=getattr(make_ns(0), "dtype", object))
-    sigs_l: list[bytes] = []
-    record = False
-    for k, p in enumerate(points):
-        ns = make_ns(0)
-        values[k] = _evaluate_one(obj, p, ns)
-        if ns.branches is not None:
-            record = True
-            s = ns.branch_signature()
-            sigs_l.append(s[0] if s else b"")
-    return values, (sigs_l if record else None)

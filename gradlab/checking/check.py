@@ -35,8 +35,9 @@ from gradlab.analysis.noise import ecnoise
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
 from gradlab.arithmetic.coordinate import CoordinateFunction
+from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.namespaces import namespace_for
-from gradlab.arithmetic.objective import Objective, evaluate
+from gradlab.arithmetic.objective import Objective
 from gradlab.steps.optimal import optimal_step
 
 __all__ = ["CheckResult", "check"]
@@ -161,7 +162,7 @@ def _kinks_objective(obj: Objective, theta_f: np.ndarray, fmt: fmts.Format,
             else:
                 p = fmts.round_array(theta_f.astype(np.float64) + k * h[r] * directions[r], fmt)
             rows.append(p)
-    _, sigs = evaluate(obj, np.stack(rows), lambda b: namespace_for(fmt, b, record_branches=True))
+    _, sigs = Evaluator(obj, fmt, record_branches=True)(np.stack(rows))
     if sigs is None:
         return np.zeros(n_rows, dtype=bool)
     center, rest = sigs[0], np.asarray(sigs[1:], dtype=object).reshape(n_rows, len(offs))
