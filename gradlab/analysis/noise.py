@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,16 @@ from gradlab.arithmetic import formats
 from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.objective import Objective, fp_events
 
-__all__ = ["ECNOISE_STATUS", "NoiseResult", "ecnoise", "line_points", "noise_level"]
+__all__ = [
+    "ECNOISE_STATUS",
+    "LineSample",
+    "NoiseResult",
+    "ecnoise",
+    "ecnoise_line",
+    "line_points",
+    "noise_level",
+    "rounding_floor",
+]
 
 ECNOISE_STATUS = {
     1: "noise detected",
@@ -198,6 +208,64 @@ def line_points(
     return block, float(np.median(rel_steps)) if rel_steps else 0.0
 
 
+def rounding_floor(fmt: formats.Format | str, value: Any) -> float:
+    """The noise level of J's one final rounding, ``u max(|J|, m)``: the least noise any
+    evaluation in the format has. ``m`` is the smallest normal number (float64's for the
+    emulated formats, which have none), so the floor is positive even where J = 0."""
+    fmt = formats.get(fmt)
+    tiny = float(fmt.smallest_normal) or float(np.finfo(np.float64).tiny)
+    with np.errstate(invalid="ignore"):
+        return fmt.u * max(abs(float(value)), tiny)
+
+
+@dataclass(frozen=True)
+class LineSample:
+    """ECnoise on one line of points, after the respacing it asked for.
+
+    Attributes
+    ----------
+    block : ndarray of mpf, shape (nf, N)
+        The last line's points (exact values of the format).
+    rel_spacing : float
+        Its median relative step.
+    values : ndarray, shape (nf,)
+        J in the format at those points.
+    sigma : float
+    status : int
+        ECnoise's status for the last line (:data:`ECNOISE_STATUS`).
+    attempts : int
+        Lines evaluated (each ``nf`` evaluations).
+    """
+
+    block: np.ndarray
+    rel_spacing: float
+    values: np.ndarray
+    sigma: float
+    status: int
+    attempts: int
+
+
+def ecnoise_line(
+    theta: list[Any], fmt: formats.Format, nf: int, rel: float, signs: np.ndarray,
+    values_of: Callable[[np.ndarray], np.ndarray], attempts: int = 3,
+) -> LineSample:
+    """ECnoise on a line (:func:`line_points`), respaced as ECnoise advises.
+
+    The spacing shrinks by 100 when ECnoise finds the line too wide for noise (status 3)
+    and grows by 100, to at most 1%, when the values are too close or not finite (2, 4);
+    at most ``attempts`` lines. ``values_of(block)`` evaluates J in the format at an
+    object array of exact points.
+    """
+    for attempt in range(1, attempts + 1):
+        block, s = line_points(theta, fmt, nf, rel, signs)
+        values = values_of(block)
+        sigma, status, _ = ecnoise(values)
+        if status == 1 or attempt == attempts:
+            return LineSample(block, s, values, sigma, status, attempt)
+        rel = rel / 100 if status == 3 else min(rel * 100, 0.01)
+    raise ValueError(f"attempts must be at least 1, got {attempts}")
+
+
 def noise_level(
     obj: Objective,
     format: formats.Format | str = "float64",
@@ -247,23 +315,23 @@ def noise_level(
     rel0 = math.sqrt(fmt.u) if rel_spacing is None else float(rel_spacing)
     prec = 2 * fmt.p + 64
     reference = Evaluator.reference(obj, fmt, prec)
+    in_fmt = Evaluator(obj, fmt)
     rows, nfev = [], 0
     events: Counter[str] = Counter()
     errors: list[np.ndarray] = []
     for line in range(n_lines):
         signs = rng.choice([-1, 1], size=n)
-        rel = rel0
-        for _attempt in range(3):
-            block, s = line_points(theta, fmt, nf, rel, signs)
-            in_fmt = Evaluator(obj, fmt)
+
+        def in_format(block: np.ndarray) -> np.ndarray:
             with fp_events() as ev:
-                vals_f, _ = in_fmt(in_fmt.convert(block) if fmt.dtype is None else _as_dtype(block, fmt))
+                vals, _ = in_fmt(in_fmt.convert(block) if fmt.dtype is None else _as_dtype(block, fmt))
             events.update(ev)
-            nfev += nf
-            sigma_ec, status, _ = ecnoise(vals_f)
-            if status == 1 or _attempt == 2:
-                break
-            rel = rel / 100 if status == 3 else min(rel * 100, 0.01)
+            return vals
+
+        line_sample = ecnoise_line(theta, fmt, nf, rel0, signs, in_format)
+        nfev += nf * line_sample.attempts
+        block, s, vals_f = line_sample.block, line_sample.rel_spacing, line_sample.values
+        sigma_ec, status = line_sample.sigma, line_sample.status
         vals_x, _ = reference(reference.convert(block))
         with mpmath.workprec(prec):
             e = np.array(

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from gradlab.analysis.models import predicted_error, predicted_minimum
-from gradlab.analysis.noise import ecnoise, line_points
+from gradlab.analysis.noise import ecnoise_line, rounding_floor
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
 from gradlab.arithmetic.coordinate import CoordinateFunction
@@ -68,17 +68,16 @@ def _noise(cf: CoordinateFunction, n_lines: int, nf: int, seed: int) -> float:
     rng = np.random.default_rng(seed)
     theta = [fmts.exact_mpf(t) for t in cf.theta]
     est = []
+
+    def in_format(block: np.ndarray) -> np.ndarray:
+        rows = np.array([[cf.fmt.from_mpf(v) for v in row] for row in block], dtype=cf.fmt.dtype)
+        return cf.evaluate(rows)
+
     for _ in range(n_lines):
         signs = rng.choice([-1, 1], size=cf.n)
-        rel = math.sqrt(cf.fmt.u)
-        for _attempt in range(3):
-            block, _ = line_points(theta, cf.fmt, nf, rel, signs)
-            rows = np.array([[cf.fmt.from_mpf(v) for v in row] for row in block], dtype=cf.fmt.dtype)
-            sigma, status, _ = ecnoise(cf.evaluate(rows))
-            if status == 1:
-                est.append(sigma)
-                break
-            rel = rel / 100 if status == 3 else min(rel * 100, 0.01)
+        line = ecnoise_line(theta, cf.fmt, nf, math.sqrt(cf.fmt.u), signs, in_format)
+        if line.status == 1:
+            est.append(line.sigma)
     return float(np.median(est)) if est else math.nan
 
 
@@ -156,7 +155,7 @@ def optimal_step(
     sigma = _noise(cf, n_lines, nf, seed)
     noise_found = np.isfinite(sigma)
     if not noise_found:
-        sigma = cf.fmt.u * max(abs(cf.center()), np.finfo(float).tiny)  # one rounding of J
+        sigma = rounding_floor(cf.fmt, cf.center())
     # pilot spacing: where a (q+1)-th difference's rounding is ~ its truncation for unit derivatives
     rel = (sigma / max(abs(cf.center()), 1e-300) if noise_found else cf.fmt.u) ** (1 / (q + 3))
     rel = min(rel, 0.1)
