@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+
+from gradlab.analysis.errors import rel_2g, rel_g, rel_sum
 
 __all__ = ["SUMMARY_COLUMNS", "summarize"]
 
@@ -13,15 +17,6 @@ SUMMARY_COLUMNS = [
     "n_flagged", "flags", "n_coords", "err_norm_rse", "model_trunc_norm", "model_round_norm",
 ]
 _KEYS = ["objective", "n_params", "format", "scheme", "h"]
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den with 0/0 = 0 and x/0 = inf: never a silent NaN."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = num / den
-    r = np.where((den == 0) & (num == 0), 0.0, r)
-    r = np.where((den == 0) & (num != 0), np.inf, r)
-    return np.where(np.isinf(num), np.inf, r)  # a non-finite FD gradient: infinite error
 
 
 def _sampling_rse(e_abs: np.ndarray, n_params: int) -> float:
@@ -41,6 +36,47 @@ def _sampling_rse(e_abs: np.ndarray, n_params: int) -> float:
     return 0.5 * se / mean
 
 
+def _norm(grp: pd.DataFrame, col: str, scale: float) -> float:
+    """The 2-norm of a column times ``scale``; inf when an entry is not finite."""
+    v = grp[col].to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(v)):
+        return np.inf
+    return float(np.linalg.norm(v) * scale)
+
+
+def _group_row(key: tuple[Any, ...], grp: pd.DataFrame) -> dict[str, Any]:
+    """The summary row of one (objective, format, scheme, h)."""
+    n_coords = len(grp)
+    n_params = int(grp["n_params"].iloc[0])
+    scale = np.sqrt(n_params / n_coords)  # sampled coordinates: estimate the full norms
+    err = _norm(grp, "err_total", scale)
+    gn, an = _norm(grp, "exact", scale), _norm(grp, "approx", scale)
+    flags = grp["flag"].astype(str)
+    flagged = flags != ""
+    counts = flags[flagged].str.split(",").explode().value_counts()
+    e_abs = grp["err_total"].abs().to_numpy(dtype=np.float64)
+    return {
+        **dict(zip(_KEYS, key, strict=True)),
+        "grad_norm": gn,
+        "approx_norm": an,
+        "err_norm": err,
+        "trunc_norm": _norm(grp, "err_trunc", scale),
+        "step_norm": _norm(grp, "err_step", scale),
+        "round_norm": _norm(grp, "err_round", scale),
+        "rel_sum": float(rel_sum(err, an, gn)),
+        "rel_2g": float(rel_2g(err, gn)),
+        "rel_g": float(rel_g(err, gn)),
+        "rms": err / np.sqrt(n_params) if np.isfinite(err) else np.inf,
+        "max_abs": float(np.max(np.where(np.isfinite(e_abs), e_abs, np.inf))),
+        "n_flagged": int(flagged.sum()),
+        "flags": ";".join(f"{k}:{v}" for k, v in sorted(counts.items())),
+        "n_coords": n_coords,
+        "err_norm_rse": _sampling_rse(e_abs, n_params),
+        "model_trunc_norm": _norm(grp, "model_trunc", scale) if "model_trunc" in grp else np.nan,
+        "model_round_norm": _norm(grp, "model_round", scale) if "model_round" in grp else np.nan,
+    }
+
+
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (objective, format, scheme, h) with norms and error metrics.
 
@@ -54,7 +90,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Columns :data:`SUMMARY_COLUMNS`. With e = g_fd - g:
         rel_sum = ||e|| / (||g_fd|| + ||g||) (the exercise's E),
-        rel_2g = ||e|| / (2 ||g||), rel_g = ||e|| / ||g||, rms = ||e|| / sqrt(N),
+        rel_2g = ||e|| / (2 ||g||), rel_g = ||e|| / ||g|| (the normalisations of
+        :mod:`gradlab.analysis.errors`, with its conventions), rms = ||e|| / sqrt(N),
         max_abs = max |e_i|. When only a sample of n_coords < n_params coordinates
         is in the table, the 2-norms are scaled by sqrt(N / n_coords) to estimate
         the full-gradient norms (the ratios are unaffected) and max_abs is the
@@ -83,46 +120,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     )
     if missing:
         raise ValueError(f"df lacks the columns {sorted(missing)}; pass the table of fd_errors")
-    out = []
-    for key, grp in df.groupby(_KEYS, sort=True):
-        n_coords = len(grp)
-        n_params = int(grp["n_params"].iloc[0])
-        scale = np.sqrt(n_params / n_coords)
-
-        def norm(col: str, g: pd.DataFrame = grp, scale: float = scale) -> float:
-            v = g[col].to_numpy(dtype=np.float64)
-            if not np.all(np.isfinite(v)):
-                return np.inf
-            return float(np.linalg.norm(v) * scale)
-
-        err = norm("err_total")
-        gn, an = norm("exact"), norm("approx")
-        flags = grp["flag"].astype(str)
-        flagged = flags != ""
-        counts = flags[flagged].str.split(",").explode().value_counts()
-        e_abs = grp["err_total"].abs().to_numpy(dtype=np.float64)
-        rse = _sampling_rse(e_abs, n_params)
-        row = dict(zip(_KEYS, key, strict=True))
-        row.update(
-            grad_norm=gn,
-            approx_norm=an,
-            err_norm=err,
-            trunc_norm=norm("err_trunc"),
-            step_norm=norm("err_step"),
-            round_norm=norm("err_round"),
-            rel_sum=float(_ratio(np.array(err), np.array(an + gn))),
-            rel_2g=float(_ratio(np.array(err), np.array(2 * gn))),
-            rel_g=float(_ratio(np.array(err), np.array(gn))),
-            rms=err / np.sqrt(n_params) if np.isfinite(err) else np.inf,
-            max_abs=float(np.max(np.where(np.isfinite(e_abs), e_abs, np.inf))),
-            n_flagged=int(flagged.sum()),
-            flags=";".join(f"{k}:{v}" for k, v in sorted(counts.items())),
-            n_coords=n_coords,
-            err_norm_rse=rse,
-            model_trunc_norm=norm("model_trunc") if "model_trunc" in grp else np.nan,
-            model_round_norm=norm("model_round") if "model_round" in grp else np.nan,
-        )
-        out.append(row)
+    out = [_group_row(key, grp) for key, grp in df.groupby(_KEYS, sort=True)]
     res = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
     res.attrs.update(df.attrs)
     return res
