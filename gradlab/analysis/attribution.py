@@ -33,7 +33,7 @@ import pandas as pd
 from gradlab.analysis.noise import line_points, noise_level
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic.namespaces import MPNamespace
-from gradlab.arithmetic.objective import Objective, call_batched, evaluate_one
+from gradlab.arithmetic.objective import Objective, call_batched
 
 __all__ = ["AttributionResult", "attribute_noise"]
 
@@ -135,14 +135,15 @@ class AttributionResult:
     objective, format : str
     table : pandas.DataFrame
         One row per operation: site (its index in one evaluation), op, where
-        (file:line), code (that line), sigma, sigma_u (in units of u|J|), share (of
+        (file:line), code (that line), sigma, n_nonfinite (sample points where J with
+        that operation rounded is not finite), sigma_u (in units of u|J|), share (of
         the summed variance).
     sigma_all : float
         Noise with every operation rounded (the sum the shares divide).
     sigma_hardware : float
         The format's own noise level (:func:`gradlab.noise_level`, direct).
     value : float
-        |J| at theta.
+        |J|: the median of the exact J over the sample points (the unit of ``sigma_u``).
     """
 
     objective: str
@@ -204,12 +205,8 @@ def attribute_noise(
         tracer = _Tracer(ns, fmt, rounded)
         with _tracing(tracer):
             # the tracing namespace is its own arithmetic (every operation numbered), so
-            # the objective is called in it directly
-            if obj.batch_safe:
-                vals = call_batched(obj, ns.from_values(points), ns)
-            else:
-                vals = np.array([evaluate_one(obj, p, _TracingNamespace(prec, data_format=fmt))
-                                 for p in ns.from_values(points)], dtype=object)
+            # the (batch-safe) objective is called in it directly
+            vals = call_batched(obj, ns.from_values(points), ns)
         return np.array([fmts.exact_mpf(v) for v in vals], dtype=object), tracer.sites
 
     def deviation(j: np.ndarray, ref: np.ndarray) -> np.ndarray:

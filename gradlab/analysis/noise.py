@@ -63,7 +63,7 @@ def ecnoise(values: Any) -> tuple[float, int, np.ndarray]:
     sigma : float
         The noise estimate (NaN unless ``status == 1``).
     status : int
-        1, 2 or 3; see :data:`ECNOISE_STATUS`.
+        1, 2, 3 or 4; see :data:`ECNOISE_STATUS`.
     levels : ndarray
         sigma_k for k = 1 .. nf-1.
 
@@ -289,7 +289,8 @@ def noise_level(
         Spacing relative to ``max(|theta_i|, 1)``; default ``sqrt(u)``, small
         enough that J's smooth part vanishes from third differences yet large
         enough that the points differ. ECnoise's own advice (spacing too
-        large / too small) is followed once by a factor of 100.
+        large / too small) is followed by a factor of 100, at most twice
+        (:func:`ecnoise_line`).
     seed : int
 
     Returns
