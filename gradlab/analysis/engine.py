@@ -13,7 +13,14 @@ truncation = D_exact - g, step = D_real - D_exact, rounding = D_F - D_real and
 total = D_F - g, computed in mpmath and converted to float64 once each, so the
 identity holds to the float64 rounding of the four numbers. "Exact" is mpmath at a
 working precision chosen from the format, the smallest step and the schemes'
-orders, and checked by recomputing the smallest step at 64 more bits.
+orders (:func:`gradlab.analysis.exact.reference_bits`), and checked by recomputing
+the smallest step at 64 more bits.
+
+Per format, one :class:`_FormatContext` holds what every scheme shares (theta, the
+exact reference, J(theta), the noise level, the precision). Per scheme, three stages:
+:func:`_in_format` (the points, J and the quotients in the format), :func:`_exact_points`
+(exact J at the nominal and realised points, each distinct point once) and
+:func:`_decomposed_rows` (the quotients, their differences and the flags).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from gradlab.analysis.exact import ExactResult, VerificationError, exact
+from gradlab.analysis.exact import ExactResult, VerificationError, bits_to_digits, exact, reference_bits
 from gradlab.analysis.models import model_round, model_trunc
 from gradlab.analysis.noise import noise_level
 from gradlab.arithmetic import formats as fmts
@@ -56,7 +63,7 @@ def default_steps(n: int = 61, lo: float = 1e-12, hi: float = 1.0) -> np.ndarray
     return np.logspace(math.log10(lo), math.log10(hi), n)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Validated:
     formats: list[fmts.Format]
     schemes: list[schs.Scheme]
@@ -108,14 +115,6 @@ def _validate(
         if ca.size == 0 or ca.min() < 0 or ca.max() >= n:
             raise ValueError(f"coords must be indices in [0, {n}), got {coords!r}")
     return _Validated(fl, sl, np.unique(st), ca)
-
-
-def _reference_bits(fmt: fmts.Format, steps: np.ndarray, sl: list[schs.Scheme]) -> int:
-    """Working precision for the exact sums: cancellation in D_exact - g is bounded by
-    about (q + 2) log2(1/h) bits at the smallest h, on top of twice the format's."""
-    small = max(0, math.ceil(-math.log2(float(steps.min()))))
-    q = max(s.order for s in sl)
-    return 2 * fmt.p + 64 + (q + 2) * small
 
 
 def _rows(base: np.ndarray, coord: np.ndarray, value: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -192,78 +191,191 @@ def _eval_rows(
     return out, (sigs if recorded else None)
 
 
-def _scheme_table(
-    obj: Objective,
-    fmt: fmts.Format,
-    scheme: schs.Scheme,
-    steps: np.ndarray,
-    coords: np.ndarray,
-    theta_mp: list[Any],
-    ref: ExactResult,
-    j_center: Any,
-    sig_center: bytes,
-    sigma: float,
-    prec: int,
-    events: Counter[str],
-    progress: bool,
-    workers: int,
-) -> pd.DataFrame:
-    c_n, s_n, j_n = coords.size, steps.size, len(scheme.offsets)
-    cplx = scheme.complex_step
-    mp_ctx = mpmath.MPContext()
-    mp_ctx.prec = prec + 32
+@dataclass(frozen=True)
+class _Run:
+    """The steps and coordinates of one :func:`fd_errors` call, and how to evaluate."""
 
-    # --- in the format ---------------------------------------------------------
+    steps: np.ndarray
+    coords: np.ndarray
+    progress: bool
+    workers: int
+
+
+@dataclass(frozen=True, eq=False)
+class _FormatContext:
+    """What every scheme of one format shares.
+
+    Attributes
+    ----------
+    obj : Objective
+    fmt : Format
+    theta : list of mpf
+        theta0 rounded to the format, exactly.
+    theta_f : ndarray
+        The same values in the format's number type.
+    ref : ExactResult
+        The verified exact value, gradient and truncating derivatives.
+    j_center : scalar
+        J(theta) computed in the format (the stencil's value at offset 0).
+    sig_center : bytes
+        The branch signature of the exact J at theta (a stencil point whose signature
+        differs lies across a kink).
+    sigma : float
+        The noise level of J in the format (for ``model_round``).
+    prec : int
+        Working precision of the exact evaluations, in bits.
+    mp : mpmath.MPContext
+        The context of the decomposition, 32 bits above ``prec``: sums and differences
+        of exact values lose nothing the reference resolves.
+    """
+
+    obj: Objective
+    fmt: fmts.Format
+    theta: list[Any]
+    theta_f: np.ndarray
+    ref: ExactResult
+    j_center: Any
+    sig_center: bytes
+    sigma: float
+    prec: int
+    mp: Any
+
+    def exact_value(self) -> Any:
+        """The exact J(theta) in :attr:`mp`."""
+        return self.mp.make_mpf(fmts.exact_mpf(self.ref.value)._mpf_)
+
+
+@dataclass(frozen=True)
+class _InFormat:
+    """One scheme computed in the format, per (coordinate, step) of the grid.
+
+    Attributes
+    ----------
+    h : list of mpf
+        fl(h) per step, exactly.
+    points : ndarray, shape (C, S, J)
+        The stencil points fl(theta_i + fl(k_j fl(h))) in the format's number type
+        (the complex step: theta_i, its imaginary step being ``h``).
+    quotient : ndarray, shape (C, S)
+        D_F.
+    nonfinite, overflow : ndarray of bool, shape (C, S)
+        J is NaN / infinite at some stencil point.
+    zero_step : ndarray of bool, shape (C, S)
+        Some nonzero offset did not move the point (or fl(h) = 0).
+    """
+
+    h: list[Any]
+    points: np.ndarray
+    quotient: np.ndarray
+    nonfinite: np.ndarray
+    overflow: np.ndarray
+    zero_step: np.ndarray
+
+
+@dataclass(frozen=True)
+class _ExactPoints:
+    """Exact J at the stencil points, per (coordinate, step, offset).
+
+    Attributes
+    ----------
+    nominal, realised : ndarray of mpf (of the context's ``mp``), shape (C, S, J)
+        J at theta_i + k_j h and at the format's points (their imaginary part for the
+        complex step); the exact J(theta) at offset 0.
+    kink : ndarray of bool, shape (C, S)
+        Some point's branch signature differs from theta's.
+    """
+
+    nominal: np.ndarray
+    realised: np.ndarray
+    kink: np.ndarray
+
+
+def _evaluated(scheme: schs.Scheme) -> list[int]:
+    """The offsets whose points J is evaluated at (offset 0 reuses J(theta))."""
+    return [j for j, k in enumerate(scheme.offsets) if k != 0]
+
+
+def _quotient(scheme: schs.Scheme, values: np.ndarray, h_f: np.ndarray, fmt: fmts.Format) -> np.ndarray:
+    """D_F from J at the stencil points (last axis), in the format's arithmetic.
+
+    ``sum_j n_j J_j / fl(den fl(h))`` with the integer weights n_j summed in stencil
+    order, or ``Im J / fl(h)`` for the complex step; ``h_f`` broadcasts against
+    ``values[..., 0]``.
+    """
+    if scheme.complex_step:
+        v = values[..., 0]
+        num = np.imag(v) if fmt.dtype is not None else np.asarray(
+            np.frompyfunc(lambda z: z.imag, 1, 1)(v), dtype=object)
+        return num / h_f
+    acc = scheme.numerators[0] * values[..., 0]
+    for j in range(1, len(scheme.offsets)):
+        acc = acc + scheme.numerators[j] * values[..., j]
+    return acc / (scheme.denominator * h_f)
+
+
+def _complex_rows(ctx: _FormatContext, theta_c: np.ndarray, h_f: np.ndarray, n_steps: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The complex step's base point and its perturbed values theta_i + i fl(h), row by row."""
+    fmt = ctx.fmt
+    assert fmt.complex_dtype is not None or fmt.dtype is None  # checked by _validate
+    ns_c = namespace_for(fmt, is_complex=True)
+    base = ns_c.from_values(ctx.theta_f) if fmt.dtype is None else ctx.theta_f.astype(fmt.complex_dtype)
+    im = np.broadcast_to(h_f[None, :], (theta_c.size, n_steps)).reshape(-1)
+    re = np.repeat(theta_c, n_steps)
+    if fmt.dtype is not None:
+        return base, re + 1j * im
+    mpc = ns_c.ctx.mpc  # type: ignore[attr-defined]
+    return base, np.asarray([mpc(a, b) for a, b in zip(re, im, strict=True)], dtype=object)
+
+
+def _nonfinite_j(jf: np.ndarray, cplx: bool, fmt: fmts.Format) -> tuple[np.ndarray, np.ndarray]:
+    """Per (coordinate, step): whether J in the format is NaN, and infinite, at some point."""
+    # (a plain loop: np.vectorize would report the FPU flag that a Python NaN comparison
+    # raises inside mpmath's conversion as if the computation had raised it)
+    parts = np.imag(jf) if (cplx and fmt.dtype is not None) else jf
+    exact = [fmts.exact_mpf(v.imag if (cplx and fmt.dtype is None) else v) for v in parts.reshape(-1)]
+    nan = np.array([mpmath.isnan(v) for v in exact], dtype=bool).reshape(jf.shape)
+    inf = np.array([mpmath.isinf(v) for v in exact], dtype=bool).reshape(jf.shape)
+    return np.any(nan, axis=-1), np.any(inf, axis=-1)
+
+
+def _in_format(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, events: Counter[str]) -> _InFormat:
+    """D_F: the points, J, the weighted sum and the division, all in the format."""
+    fmt, coords, steps = ctx.fmt, run.coords, run.steps
+    c_n, s_n, j_n = coords.size, steps.size, len(scheme.offsets)
     ns0 = namespace_for(fmt)
-    h_f_mp = [fmt.round(h) for h in steps]
-    h_f = ns0.from_values(np.asarray([fmt.from_mpf(v) for v in h_f_mp], dtype=object))
-    theta_f = ns0.from_values(np.asarray([fmt.from_mpf(t) for t in theta_mp], dtype=object))
-    theta_c = theta_f[coords]
-    if cplx:
-        pts_f = np.broadcast_to(theta_c[:, None, None], (c_n, s_n, 1))
+    h_mp = [fmt.round(h) for h in steps]
+    h_f = ns0.from_values(np.asarray([fmt.from_mpf(v) for v in h_mp], dtype=object))
+    theta_c = ctx.theta_f[coords]
+    need = _evaluated(scheme)
+    if scheme.complex_step:
+        points = np.broadcast_to(theta_c[:, None, None], (c_n, s_n, 1))
+        base, values = _complex_rows(ctx, theta_c, h_f, s_n)
+        zero_step = np.broadcast_to(np.asarray([h == 0 for h in h_mp])[None, :], (c_n, s_n))
     else:
         st = stencil(theta_c[:, None], steps[None, :], scheme.offsets, fmt)
-        pts_f = ns0.from_values(st.points) if fmt.dtype is None else st.points
-    need = [j for j, k in enumerate(scheme.offsets) if k != 0]
-    coord_rows = np.repeat(coords, s_n * len(need))
-    vals_rows = pts_f[:, :, need].reshape(-1)
-    if cplx:
-        assert fmt.complex_dtype is not None or fmt.dtype is None
-        ns_c = namespace_for(fmt, is_complex=True)
-        base = ns_c.from_values(theta_f) if fmt.dtype is None else theta_f.astype(fmt.complex_dtype)
-        im = np.broadcast_to(h_f[None, :], (c_n, s_n)).reshape(-1)
-        if fmt.dtype is not None:
-            vals_rows = np.repeat(theta_c, s_n) + 1j * im
-        else:
-            mpc = ns_c.ctx.mpc  # type: ignore[attr-defined]
-            vals_rows = np.asarray(
-                [mpc(a, b) for a, b in zip(np.repeat(theta_c, s_n), im, strict=True)], dtype=object
-            )
-    else:
-        base = theta_f
-    in_fmt = Evaluator(obj, fmt, is_complex=cplx)
-    dtype_f = in_fmt.dtype
+        points = ns0.from_values(st.points) if fmt.dtype is None else st.points
+        base, values = ctx.theta_f, points[:, :, need].reshape(-1)
+        zero_step = (points[:, :, need] == theta_c[:, None, None]).any(axis=-1)
+    in_fmt = Evaluator(ctx.obj, fmt, is_complex=scheme.complex_step)
     with fp_events() as ev:
-        jf_rows, _ = _eval_rows(in_fmt, base, coord_rows, vals_rows,
-                                f"{fmt.name}/{scheme.name} in format", progress)
-        jf = np.empty((c_n, s_n, j_n), dtype=dtype_f)
+        jf_rows, _ = _eval_rows(in_fmt, base, np.repeat(coords, s_n * len(need)), values,
+                                f"{fmt.name}/{scheme.name} in format", run.progress)
+        jf = np.empty((c_n, s_n, j_n), dtype=in_fmt.dtype)
         jf[:, :, need] = jf_rows.reshape(c_n, s_n, len(need))
-        for j in range(j_n):
-            if j not in need:
-                jf[:, :, j] = j_center
-        if cplx:
-            num = np.imag(jf[:, :, 0]) if fmt.dtype is not None else np.asarray(
-                np.frompyfunc(lambda z: z.imag, 1, 1)(jf[:, :, 0]), dtype=object)
-            d_f = num / h_f[None, :]
-        else:
-            acc = scheme.numerators[0] * jf[:, :, 0]
-            for j in range(1, j_n):
-                acc = acc + scheme.numerators[j] * jf[:, :, j]
-            d_f = acc / (scheme.denominator * h_f)[None, :]
+        for j in set(range(j_n)) - set(need):
+            jf[:, :, j] = ctx.j_center
+        d_f = _quotient(scheme, jf, h_f, fmt)
     events.update(ev)
+    nonfinite, overflow = _nonfinite_j(jf, scheme.complex_step, fmt)
+    return _InFormat(h_mp, points, d_f, nonfinite, overflow, zero_step)
 
-    # --- exact evaluations: nominal and realised points, deduplicated --------------
-    t_nominal = [mpmath.mpf(float(h)) for h in steps]
+
+def _exact_rows(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt: _InFormat
+                ) -> tuple[np.ndarray, np.ndarray, list[int], list[Any]]:
+    """Each distinct exact point once: the row of every (coordinate, step, offset)'s nominal
+    and realised point (-1 for offset 0, J(theta) itself), and the rows' coordinate and value."""
+    c_n, s_n, j_n = run.coords.size, run.steps.size, len(scheme.offsets)
     keys: dict[tuple[int, Any], int] = {}
     row_coord: list[int] = []
     row_value: list[Any] = []
@@ -276,137 +388,140 @@ def _scheme_table(
             row_value.append(v)
         return keys[key]
 
-    idx_exact = np.empty((c_n, s_n, j_n), dtype=np.int64)
-    idx_real = np.empty((c_n, s_n, j_n), dtype=np.int64)
-    for a, i in enumerate(coords):
-        ti = theta_mp[i]
+    nominal_h = [mpmath.mpf(float(h)) for h in run.steps]
+    nominal = np.full((c_n, s_n, j_n), -1, dtype=np.int64)
+    realised = np.full((c_n, s_n, j_n), -1, dtype=np.int64)
+    for a, i in enumerate(run.coords):
+        ti = ctx.theta[i]
         for b in range(s_n):
             for j, k in enumerate(scheme.offsets):
-                if cplx:
-                    idx_exact[a, b, j] = slot(int(i), mpmath.mpc(ti, t_nominal[b]))
-                    idx_real[a, b, j] = slot(int(i), mpmath.mpc(ti, h_f_mp[b]))
-                elif k == 0:
-                    idx_exact[a, b, j] = idx_real[a, b, j] = -1
-                else:
-                    idx_exact[a, b, j] = slot(int(i), mpmath.fadd(ti, k * t_nominal[b], exact=True))
-                    idx_real[a, b, j] = slot(int(i), fmts.exact_mpf(pts_f[a, b, j]))
-    ref_ev = Evaluator.reference(obj, fmt, prec, is_complex=cplx, record_branches=True)
-    base_x = ref_ev.convert(np.asarray(theta_mp, dtype=object))
+                if scheme.complex_step:
+                    nominal[a, b, j] = slot(int(i), mpmath.mpc(ti, nominal_h[b]))
+                    realised[a, b, j] = slot(int(i), mpmath.mpc(ti, in_fmt.h[b]))
+                elif k != 0:
+                    nominal[a, b, j] = slot(int(i), mpmath.fadd(ti, k * nominal_h[b], exact=True))
+                    realised[a, b, j] = slot(int(i), fmts.exact_mpf(in_fmt.points[a, b, j]))
+    return nominal, realised, row_coord, row_value
+
+
+def _exact_points(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt: _InFormat) -> _ExactPoints:
+    """Exact J at the nominal and realised points, each distinct point evaluated once."""
+    nominal, realised, row_coord, row_value = _exact_rows(ctx, scheme, run, in_fmt)
+    ref_ev = Evaluator.reference(ctx.obj, ctx.fmt, ctx.prec, is_complex=scheme.complex_step,
+                                 record_branches=True)
     jx, sigs = _eval_rows(
-        ref_ev, base_x, np.asarray(row_coord), ref_ev.convert(np.asarray(row_value, dtype=object)),
-        f"{fmt.name}/{scheme.name} exact", progress, workers,
+        ref_ev, ref_ev.convert(np.asarray(ctx.theta, dtype=object)), np.asarray(row_coord),
+        ref_ev.convert(np.asarray(row_value, dtype=object)),
+        f"{ctx.fmt.name}/{scheme.name} exact", run.progress, run.workers,
     )
-    jx_c = mp_ctx.make_mpf(fmts.exact_mpf(ref.value)._mpf_)
-    sigs_a = np.asarray(sigs if sigs is not None else [b""] * len(row_coord), dtype=object)
+    # one more entry, J(theta) and its signature, for the index -1 of offset 0
+    values = np.empty(len(row_coord) + 1, dtype=object)
+    values[:-1] = [ctx.mp.make_mpf((v.imag if scheme.complex_step else v)._mpf_) for v in jx]
+    values[-1] = ctx.exact_value()
+    signatures = np.empty(len(row_coord) + 1, dtype=object)
+    signatures[:-1] = sigs if sigs is not None else [b""] * len(row_coord)
+    signatures[-1] = ctx.sig_center
+    kink = ((signatures[nominal] != ctx.sig_center) | (signatures[realised] != ctx.sig_center)).any(axis=-1)
+    return _ExactPoints(values[nominal], values[realised], kink)
 
-    def exact_val(idx: int) -> Any:
-        """Exact J at a stencil point (its imaginary part for the complex step)."""
-        if idx < 0:
-            return jx_c
-        v = jx[idx]
-        return mp_ctx.make_mpf((v.imag if cplx else v)._mpf_)
 
-    # --- combine ---------------------------------------------------------------
-    # (a plain loop: np.vectorize would report the FPU flag that a Python NaN comparison
-    # raises inside mpmath's conversion as if the computation had raised it)
-    jf_parts = np.imag(jf) if (cplx and fmt.dtype is not None) else jf
-    j_exact_f = [fmts.exact_mpf(v.imag if (cplx and fmt.dtype is None) else v)
-                 for v in jf_parts.reshape(-1)]
-    j_inf = np.any(np.array([mpmath.isinf(v) for v in j_exact_f]).reshape(jf.shape), axis=-1,
-                   keepdims=True)[..., 0]
-    j_nan = np.any(np.array([mpmath.isnan(v) for v in j_exact_f]).reshape(jf.shape), axis=-1,
-                   keepdims=True)[..., 0]
-    resolution = mp_ctx.ldexp(1, 16 - prec)  # relative accuracy assumed of exact J; checked
-    abs_w = sum(abs(mp_ctx.mpf(c.numerator) / c.denominator) for c in scheme.weights)
-    nums = [mp_ctx.mpf(c.numerator) / c.denominator for c in scheme.weights]
-    rows = []
+def _flags(in_fmt: _InFormat, exact_pts: _ExactPoints, a: int, b: int, d_f: Any) -> str:
+    """The flags of one (coordinate, step), comma-separated (see :data:`FLAGS`)."""
+    flags = []
+    if in_fmt.nonfinite[a, b] or mpmath.isnan(d_f):
+        flags.append("nonfinite")
+    if in_fmt.overflow[a, b] or mpmath.isinf(d_f):
+        flags.append("overflow")
+    if in_fmt.zero_step[a, b]:
+        flags.append("zero_step")
+    if exact_pts.kink[a, b]:
+        flags.append("kink")
+    return ",".join(flags)
+
+
+_ROW_COLUMNS = ["coord", "h", "theta", "exact", "approx", "err_total", "err_trunc", "err_step",
+                "err_round", "model_trunc", "model_round", "flag", "ref_tol"]
+
+
+def _decomposed_rows(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt: _InFormat,
+                     exact_pts: _ExactPoints) -> list[tuple[Any, ...]]:
+    """One row per (coordinate, step): D_F against g and its three parts.
+
+    truncation = D_exact - g, step = D_real - D_exact and rounding = D_F - D_real,
+    each exact in ``ctx.mp`` and rounded once to float64.
+    """
+    mp, ref = ctx.mp, ctx.ref
+    weights = [mp.mpf(c.numerator) / c.denominator for c in scheme.weights]
+    abs_w = sum(abs(w) for w in weights)
+    resolution = mp.ldexp(1, 16 - ctx.prec)  # relative accuracy assumed of exact J; checked
+    j_exact = ctx.exact_value()
     derivs = dict(zip(ref.coords.tolist(), range(ref.coords.size), strict=True))
     dorder = scheme.truncation_derivative
-    for a, i in enumerate(coords):
-        g = mp_ctx.make_mpf(fmts.exact_mpf(ref.grad[i])._mpf_)
+
+    def exact_quotient(values: np.ndarray, h: Any) -> Any:
+        if scheme.complex_step:
+            return values[0] / h
+        return mp.fsum(w * v for w, v in zip(weights, values, strict=True)) / h
+
+    rows = []
+    for a, i in enumerate(run.coords):
+        g = mp.make_mpf(fmts.exact_mpf(ref.grad[i])._mpf_)
         d_k = ref.derivatives[dorder][derivs[int(i)]] if dorder in ref.derivatives else None
-        for b in range(s_n):
-            h = mp_ctx.make_mpf(t_nominal[b]._mpf_)
-            if cplx:
-                d_exact = exact_val(int(idx_exact[a, b, 0])) / h
-                d_real = exact_val(int(idx_real[a, b, 0])) / h
-            else:
-                d_exact = mp_ctx.fsum(
-                    w * exact_val(int(idx_exact[a, b, j])) for j, w in enumerate(nums)
-                ) / h
-                d_real = mp_ctx.fsum(
-                    w * exact_val(int(idx_real[a, b, j])) for j, w in enumerate(nums)
-                ) / h
-            d_fx = mp_ctx.make_mpf(fmts.exact_mpf(d_f[a, b])._mpf_)
-            flags = []
-            if j_nan[a, b] or mpmath.isnan(d_fx):
-                flags.append("nonfinite")
-            if j_inf[a, b] or mpmath.isinf(d_fx):
-                flags.append("overflow")
-            if not cplx and any(
-                scheme.offsets[j] != 0 and pts_f[a, b, j] == theta_c[a] for j in range(j_n)
-            ):
-                flags.append("zero_step")
-            if cplx and h_f_mp[b] == 0:
-                flags.append("zero_step")
-            branch_sigs = {sigs_a[int(x)] for x in (*idx_exact[a, b], *idx_real[a, b]) if x >= 0}
-            if branch_sigs - {sig_center}:
-                flags.append("kink")
-            hf = float(steps[b])
-            rows.append(
-                (
-                    int(i), hf, float(theta_mp[i]), float(g), float(d_fx),
-                    float(d_fx - g),
-                    float(d_exact - g),
-                    float(d_real - d_exact),
-                    float(d_fx - d_real),
-                    model_trunc(scheme, hf, None if d_k is None else float(d_k)),
-                    model_round(scheme, hf, sigma, fmt.u, float(g)),
-                    ",".join(flags),
-                    float(resolution * (abs_w * abs(jx_c) / h + abs(g))),
-                )
-            )
-    df = pd.DataFrame(
-        rows,
-        columns=["coord", "h", "theta", "exact", "approx", "err_total", "err_trunc",
-                 "err_step", "err_round", "model_trunc", "model_round", "flag", "ref_tol"],
-    )
+        for b, hf in enumerate(run.steps.tolist()):
+            h = mp.make_mpf(mpmath.mpf(hf)._mpf_)
+            d_exact = exact_quotient(exact_pts.nominal[a, b], h)
+            d_real = exact_quotient(exact_pts.realised[a, b], h)
+            d_f = mp.make_mpf(fmts.exact_mpf(in_fmt.quotient[a, b])._mpf_)
+            rows.append((
+                int(i), hf, float(ctx.theta[i]), float(g), float(d_f),
+                float(d_f - g), float(d_exact - g), float(d_real - d_exact), float(d_f - d_real),
+                model_trunc(scheme, hf, None if d_k is None else float(d_k)),
+                model_round(scheme, hf, ctx.sigma, ctx.fmt.u, float(g)),
+                _flags(in_fmt, exact_pts, a, b, d_f),
+                float(resolution * (abs_w * abs(j_exact) / h + abs(g))),
+            ))
+    return rows
+
+
+def _scheme_table(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, events: Counter[str]
+                  ) -> pd.DataFrame:
+    """The per-coordinate table of one format and scheme (fd_errors' rows, unverified)."""
+    in_fmt = _in_format(ctx, scheme, run, events)
+    exact_pts = _exact_points(ctx, scheme, run, in_fmt)
+    df = pd.DataFrame(_decomposed_rows(ctx, scheme, run, in_fmt, exact_pts), columns=_ROW_COLUMNS)
     df.insert(0, "scheme", scheme.name)
-    df.insert(0, "format", fmt.name)
-    df.insert(0, "n_params", obj.n_params)
-    df.insert(0, "objective", obj.name)
-    df["ref_prec"] = prec
+    df.insert(0, "format", ctx.fmt.name)
+    df.insert(0, "n_params", ctx.obj.n_params)
+    df.insert(0, "objective", ctx.obj.name)
+    df["ref_prec"] = ctx.prec
     return df
 
 
-def _verify(
-    obj: Objective, fmt: fmts.Format, scheme: schs.Scheme, df: pd.DataFrame,
-    theta_mp: list[Any], ref: ExactResult, prec: int,
-) -> float:
+def _verify(ctx: _FormatContext, scheme: schs.Scheme, df: pd.DataFrame) -> float:
     """Digits on which err_trunc at the smallest step survives 64 more bits of precision."""
     if scheme.complex_step:
         return 17.0  # no cancellation: nothing to verify beyond the exact gradient
     h = float(df["h"].min())
     sub = df[df["h"] == h]
-    hi = prec + 64
-    ref_hi = Evaluator.reference(obj, fmt, hi)
+    hi = ctx.prec + 64
+    ref_hi = Evaluator.reference(ctx.obj, ctx.fmt, hi)
     worst = 17.0  # float64 agreement to the last bit
     coords = sub["coord"].to_numpy()
     pts = []
     for i in coords:
         for k in scheme.offsets:
-            p = list(theta_mp)
-            p[i] = mpmath.fadd(theta_mp[i], k * mpmath.mpf(h), exact=True)
+            p = list(ctx.theta)
+            p[i] = mpmath.fadd(ctx.theta[i], k * mpmath.mpf(h), exact=True)
             pts.append(p)
     vals, _ = ref_hi(ref_hi.convert(np.asarray(pts, dtype=object)))
-    ctx = mpmath.MPContext()
-    ctx.prec = hi + 32
+    mp = mpmath.MPContext()
+    mp.prec = hi + 32
     j_n = len(scheme.offsets)
     tols = sub["ref_tol"].to_numpy()
     for r, (i, trunc) in enumerate(zip(coords, sub["err_trunc"].to_numpy(), strict=True)):
-        s = ctx.fsum(ctx.mpf(c.numerator) / c.denominator * ctx.make_mpf(vals[r * j_n + j]._mpf_)
-                     for j, c in enumerate(scheme.weights))
-        t_hi = float(s / ctx.mpf(h) - ctx.make_mpf(fmts.exact_mpf(ref.grad[i])._mpf_))
+        s = mp.fsum(mp.mpf(c.numerator) / c.denominator * mp.make_mpf(vals[r * j_n + j]._mpf_)
+                    for j, c in enumerate(scheme.weights))
+        t_hi = float(s / mp.mpf(h) - mp.make_mpf(fmts.exact_mpf(ctx.ref.grad[i])._mpf_))
         if abs(t_hi - trunc) <= tols[r]:
             continue  # equal to the reference's resolution
         rel = abs(t_hi - trunc) / max(abs(t_hi), 1e-300)
@@ -425,6 +540,37 @@ def _reference_serves(
         and all(k in ref.derivatives for k in orders)
         and set(coords.tolist()) <= set(ref.coords.tolist())
     )
+
+
+def _format_context(
+    obj: Objective, fmt: fmts.Format, v: _Validated, noise: Mapping[str, float] | None,
+    references: Mapping[str, ExactResult] | None, seed: int, events: Counter[str],
+) -> _FormatContext:
+    """The reference, noise level and centre values of one format (events of J(theta) counted)."""
+    prec = reference_bits(fmt, float(v.steps.min()), max(s.order for s in v.schemes))
+    theta_mp = [fmt.round(t) for t in obj.theta0]
+    if not all(mpmath.isfinite(t) for t in theta_mp):
+        raise ValueError(f"obj.theta0 overflows format {fmt.name}")
+    orders = sorted({s.truncation_derivative for s in v.schemes})
+    ref_digits = bits_to_digits(prec)
+    given = (references or {}).get(fmt.name)
+    if given is not None and _reference_serves(given, obj, fmt, theta_mp, ref_digits, orders, v.coords):
+        ref = given
+    else:
+        ref = exact(obj, fmt, digits=ref_digits, orders=orders, coords=v.coords.tolist())
+    if noise is not None and fmt.name in noise:
+        sigma = float(noise[fmt.name])
+    else:
+        sigma = noise_level(obj, fmt, seed=seed).sigma
+    theta_f = namespace_for(fmt).from_values(np.asarray([fmt.from_mpf(t) for t in theta_mp], dtype=object))
+    ref_ev = Evaluator.reference(obj, fmt, prec, record_branches=True)
+    _, sig_c = ref_ev(ref_ev.convert(np.asarray([theta_mp], dtype=object)))
+    with fp_events() as ev:
+        j_center = Evaluator(obj, fmt)(theta_f[None, :])[0][0]
+    events.update(ev)
+    mp = mpmath.MPContext()
+    mp.prec = prec + 32
+    return _FormatContext(obj, fmt, theta_mp, theta_f, ref, j_center, (sig_c or [b""])[0], sigma, prec, mp)
 
 
 def fd_errors(
@@ -461,7 +607,8 @@ def fd_errors(
         Exact references (:func:`gradlab.analysis.exact`) per format name, reused instead of
         computing them when they are of this objective (name and point) and format, cover the
         coordinates and derivative orders, and verify the digits the steps need
-        (otherwise the reference is computed as usual).
+        (:func:`gradlab.analysis.exact.reference_bits`; otherwise the reference is computed
+        as usual).
     seed : int
     progress : bool
         Show progress bars.
@@ -471,12 +618,18 @@ def fd_errors(
     Returns
     -------
     pandas.DataFrame
-        One row per (format, scheme, h, coord) with the columns of DESIGN.md
+        One row per (format, scheme, h, coord) with the columns of docs/design.md
         (:data:`COLUMNS`), ``ref_prec``, the bits of the exact reference, and
         ``ref_tol``, the absolute resolution of the exact parts (an error part
         smaller than it is zero to the reference's precision).
         ``df.attrs`` holds the verified digits of the reference and the
         floating-point events counted per format.
+
+    Raises
+    ------
+    VerificationError
+        When the truncation error at the smallest step changes in its first 6 digits
+        at 64 more bits of working precision.
 
     Examples
     --------
@@ -490,39 +643,17 @@ def fd_errors(
     n_workers = (os.cpu_count() or 1) if workers is None else int(workers)
     if n_workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    run = _Run(v.steps, v.coords, progress, n_workers)
     tables = []
     attrs: dict[str, Any] = {"ref_digits": {}, "fp_events": {}, "noise": {}, "grad_digits": {}}
     for fmt in v.formats:
-        prec = _reference_bits(fmt, v.steps, v.schemes)
-        theta_mp = [fmt.round(t) for t in obj.theta0]
-        if not all(mpmath.isfinite(t) for t in theta_mp):
-            raise ValueError(f"obj.theta0 overflows format {fmt.name}")
-        orders = sorted({s.truncation_derivative for s in v.schemes})
-        ref_digits = math.ceil(prec / math.log2(10))
-        given = (references or {}).get(fmt.name)
-        if given is not None and _reference_serves(given, obj, fmt, theta_mp, ref_digits, orders,
-                                                   v.coords):
-            ref = given
-        else:
-            ref = exact(obj, fmt, digits=ref_digits, orders=orders, coords=v.coords.tolist())
-        if noise is not None and fmt.name in noise:
-            sigma = float(noise[fmt.name])
-        else:
-            sigma = noise_level(obj, fmt, seed=seed).sigma
-        attrs["noise"][fmt.name] = sigma
-        attrs["grad_digits"][fmt.name] = ref.digits_verified
-        ns0 = namespace_for(fmt)
-        theta_f = ns0.from_values(np.asarray([fmt.from_mpf(t) for t in theta_mp], dtype=object))
-        ref_ev = Evaluator.reference(obj, fmt, prec, record_branches=True)
-        _, sig_c = ref_ev(ref_ev.convert(np.asarray([theta_mp], dtype=object)))
         events: Counter[str] = Counter()
-        with fp_events() as ev:
-            j_center = Evaluator(obj, fmt)(theta_f[None, :])[0][0]
-        events.update(ev)
+        ctx = _format_context(obj, fmt, v, noise, references, seed, events)
+        attrs["noise"][fmt.name] = ctx.sigma
+        attrs["grad_digits"][fmt.name] = ctx.ref.digits_verified
         for scheme in v.schemes:
-            df = _scheme_table(obj, fmt, scheme, v.steps, v.coords, theta_mp, ref, j_center,
-                               (sig_c or [b""])[0], sigma, prec, events, progress, n_workers)
-            digits = _verify(obj, fmt, scheme, df, theta_mp, ref, prec)
+            df = _scheme_table(ctx, scheme, run, events)
+            digits = _verify(ctx, scheme, df)
             if digits < 6:
                 raise VerificationError(
                     f"{fmt.name}/{scheme.name}: the truncation error at the smallest step "
@@ -578,8 +709,8 @@ def fd_gradient(
         rows[idx, idx] = theta + 1j * h_f
         with fp_events():
             vals, _ = Evaluator(obj, fmt, is_complex=True)(rows)
-            return np.asarray(np.imag(vals) / h_f, dtype=np.float64)
-    need = [j for j, k in enumerate(sch.offsets) if k != 0]
+            return np.asarray(_quotient(sch, vals[:, None], h_f, fmt), dtype=np.float64)
+    need = _evaluated(sch)
     in_fmt = Evaluator(obj, fmt)
     with fp_events():
         pts = stencil(theta, hs, sch.offsets, fmt).points  # (N, J)
@@ -593,7 +724,4 @@ def fd_gradient(
             center = in_fmt(theta[None, :])[0][0]
             for j in set(range(len(sch.offsets))) - set(need):
                 jv[:, j] = center
-        acc = sch.numerators[0] * jv[:, 0]
-        for j in range(1, len(sch.offsets)):
-            acc = acc + sch.numerators[j] * jv[:, j]
-        return np.asarray(acc / (sch.denominator * h_f), dtype=np.float64)
+        return np.asarray(_quotient(sch, jv, h_f, fmt), dtype=np.float64)

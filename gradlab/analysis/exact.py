@@ -22,7 +22,7 @@ from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.namespaces import MPNamespace
 from gradlab.arithmetic.objective import Objective
 
-__all__ = ["ExactResult", "VerificationError", "digits_to_bits", "exact"]
+__all__ = ["ExactResult", "VerificationError", "bits_to_digits", "digits_to_bits", "exact", "reference_bits"]
 
 LOG2_10 = math.log2(10)
 
@@ -34,6 +34,36 @@ class VerificationError(ArithmeticError):
 def digits_to_bits(digits: float) -> int:
     """Bits of precision that carry ``digits`` decimal digits."""
     return math.ceil(digits * LOG2_10)
+
+
+def bits_to_digits(bits: float) -> int:
+    """Decimal digits that carry ``bits`` bits of precision (rounded up)."""
+    return math.ceil(bits / LOG2_10)
+
+
+def reference_bits(fmt: formats.Format | str, h_min: float, order: int) -> int:
+    """Working precision of the exact FD sums down to the step ``h_min``, in bits.
+
+    The weighted sum of the stencil's exact values cancels about log2(1/h) bits, and
+    D_exact - g, of size h**q for a scheme of order q, about q log2(1/h) more;
+    (q + 2) log2(1/h_min) bounds both at the smallest step, on top of twice the format's
+    precision and 64 guard bits. :func:`gradlab.fd_errors` checks the result by
+    recomputing the smallest step at 64 more bits.
+
+    Parameters
+    ----------
+    fmt : Format or str
+    h_min : float
+        The smallest nominal step (> 0); steps of 1 or more cancel nothing.
+    order : int
+        The largest order q of the schemes.
+
+    Examples
+    --------
+    >>> reference_bits("float64", 1e-12, 2), reference_bits("float32", 2.0, 1)
+    (330, 112)
+    """
+    return 2 * formats.get(fmt).p + 64 + (order + 2) * max(0, math.ceil(-math.log2(h_min)))
 
 
 @dataclass(frozen=True)
