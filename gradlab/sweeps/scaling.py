@@ -3,7 +3,8 @@ the exponents the error model implies.
 
 A cell is one objective (built from a JSON-able spec), one format and one scheme.
 :func:`measure_cell` finds the step that minimises the measured relative error
-``E(h) = ||g_fd(h) - g|| / ||g||`` against the exact gradient, on a step grid centred
+``E(h) = ||g_fd(h) - g|| / ||g||`` against the exact gradient
+(:func:`gradlab.analysis.errors.rel_g`), on a step grid centred
 on the model's prediction, and records beside h* and E* their causes: the noise
 level of J, the rms diagonal derivative that sets the truncation, and ||g||. With
 coordinates sampled, the norms are scaled by ``sqrt(N / n)`` and the sampling
@@ -23,6 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -30,14 +32,15 @@ import pandas as pd
 
 from gradlab import objectives
 from gradlab.analysis.engine import fd_errors
-from gradlab.analysis.exact import ExactResult, exact
-from gradlab.analysis.noise import noise_level
+from gradlab.analysis.errors import rel_g
+from gradlab.analysis.exact import ExactResult, bits_to_digits, exact, reference_bits
+from gradlab.analysis.noise import NoiseResult, noise_level
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
 from gradlab.arithmetic.objective import Objective
 
 __all__ = [
-    "CAUSES", "FAMILIES", "annotate", "build_objective", "implied_exponent", "implied_from_fits",
+    "CAUSES", "FAMILIES", "CellSpec", "annotate", "build_objective", "implied_exponent", "implied_from_fits",
     "measure_cell", "n_madds", "optimum",
 ]
 
@@ -52,12 +55,6 @@ FAMILIES = {
     "smooth_sum": objectives.smooth_sum,
     "seed_net": objectives.seed_net,
 }
-
-_CELL_DEFAULTS: dict[str, Any] = {
-    "n_coords": 16, "steps_per_decade": 4, "decades": 2.0, "max_step": 2.0, "n_boot": 200,
-    "level": 0.95, "seed": 0, "workers": 1,
-}
-
 
 def build_objective(spec: Mapping[str, Any]) -> Objective:
     """An objective from a spec ``{"family": name, **its keyword arguments}``.
@@ -143,14 +140,179 @@ def _step_grid(centre: float, per_decade: int, decades: float, max_step: float, 
     return steps
 
 
-def _model_curve(
-    scheme: schs.Scheme, steps: np.ndarray, deriv: np.ndarray, sigma: float, n: int, gnorm: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Model norms of truncation and rounding over the grid, for all N coordinates."""
-    m_rms = float(np.sqrt(np.mean(deriv**2)))
+def _model_curve(scheme: schs.Scheme, steps: np.ndarray, m_rms: float, sigma: float, n: int, gnorm: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Model norms of truncation and rounding over the grid, for all N coordinates, relative to ||g||."""
     trunc = float(scheme.leading) * math.sqrt(n) * m_rms * steps**scheme.order
     rnd = math.sqrt(n) * sigma * scheme.weight_norm / steps
-    return np.abs(trunc) / gnorm, rnd / gnorm
+    return rel_g(np.abs(trunc), gnorm), rel_g(rnd, gnorm)
+
+
+_INT_KEYS = {"n_coords": 1, "steps_per_decade": 1, "n_boot": 0, "seed": 0, "workers": 1}  # key: least value
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One scaling cell, validated: what :func:`measure_cell` measures and how.
+
+    Attributes
+    ----------
+    objective : dict
+        A spec for :func:`build_objective` (``{"family": name, **kwargs}``).
+    format : Format
+    scheme : Scheme
+        A difference scheme (not the complex step: its error has no interior minimum).
+    n_coords : int
+        Coordinates sampled (all if N is smaller), drawn with ``seed`` so that every
+        format and scheme sees the same ones.
+    steps_per_decade : int
+        Density of the step grid.
+    decades : float
+        The grid spans the model's h* times 10**(+-decades), widened once by as much
+        if the minimum falls on its edge.
+    max_step : float
+        The largest step measured.
+    n_boot : int
+        Bootstrap resamples of the sampled coordinates (0: no intervals).
+    level : float
+        Confidence level of the intervals, in (0, 1).
+    seed : int
+        Seed of the coordinate sample, the noise estimate and the bootstrap.
+    workers : int
+        Processes of the exact evaluations.
+    labels : dict
+        Any other parameters (a study's labels), copied into the row's first columns.
+    """
+
+    objective: dict[str, Any]
+    format: fmts.Format
+    scheme: schs.Scheme
+    n_coords: int = 16
+    steps_per_decade: int = 4
+    decades: float = 2.0
+    max_step: float = 2.0
+    n_boot: int = 200
+    level: float = 0.95
+    seed: int = 0
+    workers: int = 1
+    labels: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> CellSpec:
+        """The spec of a sweep cell's JSON-able parameters.
+
+        Raises
+        ------
+        ValueError
+            For a missing or bad parameter; the message names its key.
+
+        Examples
+        --------
+        >>> spec = CellSpec.from_params({"objective": {"family": "quadratic", "n": 4},
+        ...                              "format": "float32", "scheme": "central", "label": "q"})
+        >>> spec.format.name, spec.n_coords, spec.labels
+        ('float32', 16, {'label': 'q'})
+        """
+        for key in ("objective", "format", "scheme"):
+            if key not in params:
+                raise ValueError(f"a scaling cell needs {key!r}, got keys {sorted(params)}")
+        objective = params["objective"]
+        if not isinstance(objective, Mapping) or objective.get("family") not in FAMILIES:
+            raise ValueError(f"'objective' must be a spec {{'family': one of {sorted(FAMILIES)}, ...}}, "
+                             f"got {objective!r}")
+        try:
+            fmt = fmts.get(params["format"])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"'format': {e}") from None
+        try:
+            scheme = schs.get(params["scheme"])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"'scheme': {e}") from None
+        if scheme.complex_step:
+            raise ValueError("'scheme': the complex step has no interior optimum; use a difference scheme")
+        known = {f.name for f in fields(cls)} - {"labels"}
+        numeric = known - {"objective", "format", "scheme"}
+        values: dict[str, Any] = {key: _checked(key, params[key]) for key in numeric if key in params}
+        return cls(objective=dict(objective), format=fmt, scheme=scheme, **values,
+                   labels={k: v for k, v in params.items() if k not in known})
+
+
+def _checked(key: str, value: Any) -> int | float:
+    """A numeric cell parameter, converted as the cell uses it, or a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{key!r} must be a number, got {value!r}")
+    x = float(value)
+    if key in _INT_KEYS:
+        if not (math.isfinite(x) and x == int(x) and x >= _INT_KEYS[key]):
+            raise ValueError(f"{key!r} must be an integer >= {_INT_KEYS[key]}, got {value!r}")
+        return int(value)
+    if key == "level" and not 0 < x < 1:
+        raise ValueError(f"'level' must lie in (0, 1), got {value!r}")
+    if not 0 < x < math.inf:
+        raise ValueError(f"{key!r} must be positive and finite, got {value!r}")
+    return x
+
+
+@dataclass(frozen=True, eq=False)
+class _Causes:
+    """What a cell measures once, before any step: the sample, the exact reference and the
+    causes of h* and E* (the noise of J, the truncating derivative, ||g||)."""
+
+    obj: Objective
+    coords: np.ndarray
+    ref: ExactResult
+    noise: NoiseResult
+    grad_norm: float
+    deriv: np.ndarray  # the (q+1)-th diagonal derivatives at the sampled coordinates
+
+    @property
+    def m_rms(self) -> float:
+        """The rms of :attr:`deriv`."""
+        return float(np.sqrt(np.mean(self.deriv**2)))
+
+
+def _causes(spec: CellSpec) -> _Causes:
+    """The objective, its coordinate sample, the exact reference, the noise level and ||g||."""
+    obj = build_objective(spec.objective)
+    fmt, q, n = spec.format, spec.scheme.order, obj.n_params
+    rng = np.random.default_rng(spec.seed)
+    coords = np.sort(rng.choice(n, size=min(spec.n_coords, n), replace=False))
+    # digits enough for fd_errors to reuse this reference down to steps 10**-5 u**(1/(q+1))
+    h_lo = fmt.u ** (1 / (q + 1)) * 1e-5
+    digits = bits_to_digits(reference_bits(fmt, h_lo, q))
+    ref = exact(obj, fmt, digits=digits, orders=(q + 1,), coords=coords.tolist())
+    gnorm = float(np.linalg.norm(np.asarray([float(v) for v in ref.grad])))
+    deriv = np.asarray([float(v) for v in ref.derivatives[q + 1]])
+    return _Causes(obj, coords, ref, noise_level(obj, fmt, seed=spec.seed), gnorm, deriv)
+
+
+def _model_optimum(scheme: schs.Scheme, cause: _Causes) -> tuple[float, float]:
+    """The model's h* and E* over a continuum of steps; (inf, NaN) when it has no minimum."""
+    if cause.grad_norm > 0:
+        fine = np.logspace(-20, 1, 2101)
+        mt, mr = _model_curve(scheme, fine, cause.m_rms, cause.noise.sigma, cause.obj.n_params,
+                              cause.grad_norm)
+        h_model, e_model, no_min = optimum(fine, np.hypot(mt, mr))
+        if not no_min:
+            return h_model, e_model
+    return math.inf, math.nan  # no truncation (or no gradient): the model has no minimum
+
+
+def _measured_curve(spec: CellSpec, cause: _Causes, steps: np.ndarray
+                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The steps and E(h) with its parts on them: the grid, widened once on its lattice when
+    the minimum lies on an edge below ``max_step / 2``."""
+    curve = _measure(spec, cause, steps)
+    h_opt, e_opt, edge = optimum(steps, curve["e"])
+    if edge and e_opt > 0 and h_opt < spec.max_step / 2:
+        ks = np.arange(1, round(spec.decades * spec.steps_per_decade) + 1)
+        ratio = 10.0 ** (ks / spec.steps_per_decade)
+        extra = steps[0] / ratio if h_opt == steps[0] else steps[-1] * ratio
+        extra = extra[extra <= spec.max_step]
+        if extra.size:
+            curve = _merged(curve, _measure(spec, cause, extra))
+            return curve["h"], curve
+    return steps, curve
 
 
 def measure_cell(params: Mapping[str, Any]) -> pd.DataFrame:
@@ -159,20 +321,13 @@ def measure_cell(params: Mapping[str, Any]) -> pd.DataFrame:
     Parameters
     ----------
     params : mapping
-        ``objective`` (a spec for :func:`build_objective`), ``format``, ``scheme``
-        (not the complex step: its error has no interior minimum) and optionally
-        ``n_coords`` (coordinates sampled, default 16; all if N is smaller, the
-        sample drawn with ``seed`` so every format and scheme sees the same ones),
-        ``steps_per_decade`` (4) and ``decades`` (2: the grid spans the model's h*
-        times 10**(+-2), widened once if the minimum falls on its edge),
-        ``max_step`` (2.0), ``n_boot`` (200) and ``level`` (0.95) of the
-        intervals, ``seed`` (0) and ``workers`` (1) of the exact evaluations.
-        Any other keys (a study's labels) are copied into the row's first columns.
+        The cell's JSON-able parameters (see :class:`CellSpec`; ``objective``,
+        ``format`` and ``scheme`` are required).
 
     Returns
     -------
     pandas.DataFrame
-        One row: the objective's parameters, ``format``, ``u``, ``scheme``, ``q``
+        One row: the labels, the objective's parameters, ``format``, ``u``, ``scheme``, ``q``
         (its order), ``n_params`` (also as ``N``), ``n_madds``, ``n_coords``, ``h_opt`` and
         ``e_opt`` with bootstrap intervals (``*_low``, ``*_high``), ``edge``, the
         model's ``h_model`` and ``e_model`` (from the measured noise and exact
@@ -184,74 +339,30 @@ def measure_cell(params: Mapping[str, Any]) -> pd.DataFrame:
         (relative norms at the grid minimum), ``n_flagged_at_opt`` and
         ``flags_at_opt``, ``n_steps``, ``ref_digits``.
     """
-    p = {**_CELL_DEFAULTS, **params}
-    for key in ("objective", "format", "scheme"):
-        if key not in p:
-            raise ValueError(f"a scaling cell needs {key!r}, got keys {sorted(params)}")
-    obj = build_objective(p["objective"])
-    fmt = fmts.get(p["format"])
-    scheme = schs.get(p["scheme"])
-    if scheme.complex_step:
-        raise ValueError("scheme: the complex step has no interior optimum; use a difference scheme")
-    n = obj.n_params
-    rng = np.random.default_rng(int(p["seed"]))
-    k = min(int(p["n_coords"]), n)
-    coords = np.sort(rng.choice(n, size=k, replace=False))
-    q = scheme.order
-    # digits enough for fd_errors to reuse this reference down to steps 10**-5 u**(1/(q+1))
-    h_lo = fmt.u ** (1 / (q + 1)) * 1e-5
-    bits = 2 * fmt.p + 64 + (q + 2) * math.ceil(-math.log2(h_lo))
-    ref = exact(obj, fmt, digits=math.ceil(bits / math.log2(10)), orders=(q + 1,), coords=coords.tolist())
-    g_all = np.asarray([float(v) for v in ref.grad])
-    gnorm = float(np.linalg.norm(g_all))
-    deriv = np.asarray([float(v) for v in ref.derivatives[q + 1]])
-    nz = noise_level(obj, fmt, seed=int(p["seed"]))
-    sigma = nz.sigma
-    m_rms = float(np.sqrt(np.mean(deriv**2)))
-
-    # the model's optimum over a continuum, then the measured curve around it
-    fine = np.logspace(-20, 1, 2101)
-    mt, mr = _model_curve(scheme, fine, deriv, sigma, n, gnorm)
-    h_model, e_model, no_min = optimum(fine, np.hypot(mt, mr)) if gnorm > 0 else (math.nan, math.inf, True)
-    if no_min:  # no truncation (or no gradient): the model has no minimum
-        h_model, e_model = math.inf, math.nan
-    steps = _step_grid(h_model, int(p["steps_per_decade"]), float(p["decades"]), float(p["max_step"]),
-                       fmt.u)
-    def measure(hs: np.ndarray) -> dict[str, np.ndarray]:
-        return _measure(obj, fmt, scheme, hs, coords, sigma, ref, n, gnorm, int(p["seed"]),
-                        int(p["workers"]))
-
-    curve = measure(steps)
+    spec = CellSpec.from_params(params)
+    cause = _causes(spec)
+    h_model, e_model = _model_optimum(spec.scheme, cause)
+    grid = _step_grid(h_model, spec.steps_per_decade, spec.decades, spec.max_step, spec.format.u)
+    steps, curve = _measured_curve(spec, cause, grid)
     h_opt, e_opt, edge = optimum(steps, curve["e"])
-    if edge and e_opt > 0 and h_opt < float(p["max_step"]) / 2:  # widen once, on the same lattice
-        ks = np.arange(1, round(float(p["decades"]) * int(p["steps_per_decade"])) + 1)
-        ratio = 10.0 ** (ks / int(p["steps_per_decade"]))
-        extra = steps[0] / ratio if h_opt == steps[0] else steps[-1] * ratio
-        extra = extra[extra <= float(p["max_step"])]
-        if extra.size:
-            curve = _merged(curve, measure(extra))
-            steps = curve["h"]
-            h_opt, e_opt, edge = optimum(steps, curve["e"])
-    h_ci, e_ci = _bootstrap(steps, curve["e2"], n, gnorm, int(p["n_boot"]), float(p["level"]),
-                            int(p["seed"]))
+    h_ci, e_ci = _bootstrap(steps, curve["e2"], cause.obj.n_params, cause.grad_norm, spec.n_boot,
+                            spec.level, spec.seed)
     at = int(np.argmin(np.where(np.isfinite(curve["e"]), curve["e"], np.inf)))
-    spec = {k2: (_joined(v) if isinstance(v, (list, tuple)) else v)
-            for k2, v in p["objective"].items()}
-    known = {"objective", "format", "scheme", *_CELL_DEFAULTS}
+    fmt, obj, nz = spec.format, cause.obj, cause.noise
     row = {
-        **{k2: v for k2, v in params.items() if k2 not in known},
-        **spec,
-        "format": fmt.name, "u": fmt.u, "p": fmt.p, "scheme": scheme.name, "q": q,
-        "n_params": n, "N": n, "n_madds": n_madds(obj), "n_coords": k,
+        **spec.labels,
+        **{k: (_joined(v) if isinstance(v, (list, tuple)) else v) for k, v in spec.objective.items()},
+        "format": fmt.name, "u": fmt.u, "p": fmt.p, "scheme": spec.scheme.name, "q": spec.scheme.order,
+        "n_params": obj.n_params, "N": obj.n_params, "n_madds": n_madds(obj), "n_coords": cause.coords.size,
         "h_opt": h_opt, "h_opt_low": h_ci[0], "h_opt_high": h_ci[1],
         "e_opt": e_opt, "e_opt_low": e_ci[0], "e_opt_high": e_ci[1], "edge": edge,
         "h_model": h_model, "e_model": e_model,
-        "noise": sigma, "noise_u": nz.in_units(sigma), "noise_ecnoise": nz.sigma_ecnoise,
-        "value": nz.value, "grad_norm": gnorm, "m_rms": m_rms,
+        "noise": nz.sigma, "noise_u": nz.in_units(nz.sigma), "noise_ecnoise": nz.sigma_ecnoise,
+        "value": nz.value, "grad_norm": cause.grad_norm, "m_rms": cause.m_rms,
         "trunc_at_opt": curve["trunc"][at], "step_at_opt": curve["step"][at],
         "round_at_opt": curve["round"][at],
         "n_flagged_at_opt": int(curve["n_flagged"][at]), "flags_at_opt": curve["flags"][at],
-        "n_steps": int(steps.size), "ref_digits": float(ref.digits_verified),
+        "n_steps": int(steps.size), "ref_digits": float(cause.ref.digits_verified),
     }
     return pd.DataFrame([row])
 
@@ -295,13 +406,17 @@ def _merged(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.
     return {key: v[..., order] for key, v in both.items()}
 
 
-def _measure(
-    obj: Objective, fmt: fmts.Format, scheme: schs.Scheme, steps: np.ndarray, coords: np.ndarray,
-    sigma: float, ref: ExactResult, n: int, gnorm: float, seed: int, workers: int,
-) -> dict[str, np.ndarray]:
-    """E(h) and its parts over the grid from the exact decomposition of the sampled coordinates."""
-    df = fd_errors(obj, formats=[fmt], schemes=[scheme], steps=steps, coords=coords,
-                   noise={fmt.name: sigma}, references={fmt.name: ref}, seed=seed, workers=workers)
+def _measure(spec: CellSpec, cause: _Causes, steps: np.ndarray) -> dict[str, np.ndarray]:
+    """E(h) and its parts over the grid from the exact decomposition of the sampled coordinates.
+
+    Returns the steps ``h``, ``e`` (E = rel_g of the estimated error norm), its parts
+    ``trunc``, ``step`` and ``round`` normalised alike, ``e2`` (the squared errors, coordinates
+    by steps, for the bootstrap), ``n_flagged`` and ``flags`` per step.
+    """
+    fmt, coords = spec.format, cause.coords
+    df = fd_errors(cause.obj, formats=[fmt], schemes=[spec.scheme], steps=steps, coords=coords,
+                   noise={fmt.name: cause.noise.sigma}, references={fmt.name: cause.ref}, seed=spec.seed,
+                   workers=spec.workers)
     df = df.sort_values(["h", "coord"])
     hs = np.unique(df["h"].to_numpy())
     shape = (hs.size, coords.size)
@@ -309,16 +424,18 @@ def _measure(
     def part(col: str) -> np.ndarray:
         return df[col].to_numpy(dtype=np.float64).reshape(shape)
 
-    scale = math.sqrt(n / coords.size) / gnorm if gnorm > 0 else math.inf
-    e2 = part("err_total") ** 2
+    # E = rel_g(sqrt(N / n) ||e_S||, ||g||) is linear in the sampled norm ||e_S||: the factor
+    # sqrt(N / n) / ||g|| is formed once and multiplies the four norms (in this order: the
+    # cells' numbers depend on it)
+    factor = rel_g(math.sqrt(cause.obj.n_params / coords.size), cause.grad_norm)
     flags = df["flag"].to_numpy().reshape(shape)
 
     def norm(col: str) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            return np.sqrt(np.sum(part(col) ** 2, axis=1)) * scale
+            return np.sqrt(np.sum(part(col) ** 2, axis=1)) * factor
 
     return {
-        "h": hs, "e": norm("err_total"), "e2": e2.T, "trunc": norm("err_trunc"),
+        "h": hs, "e": norm("err_total"), "e2": (part("err_total") ** 2).T, "trunc": norm("err_trunc"),
         "step": norm("err_step"), "round": norm("err_round"),
         "n_flagged": (flags != "").sum(axis=1),
         "flags": np.asarray([",".join(sorted(set(f) - {""})) for f in flags], dtype=object),
@@ -337,7 +454,7 @@ def _bootstrap(
     for _ in range(n_boot):
         idx = rng.integers(0, k, size=k)
         with np.errstate(over="ignore", invalid="ignore"):
-            e = np.sqrt(n * np.mean(e2[idx], axis=0)) / gnorm
+            e = rel_g(np.sqrt(n * np.mean(e2[idx], axis=0)), gnorm)
         h, err, _ = optimum(steps, e)
         hs.append(h)
         es.append(err)
