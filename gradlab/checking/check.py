@@ -17,13 +17,19 @@ For each coordinate (``mode="full"``) or random direction (``mode="directional"`
   evaluation took; for a plain callable, by the FD quotient at h, h/2 and h/4
   failing to converge at the smooth rate 2**q while both differences stand above
   the rounding noise.
+
+Where J is noiseless to ECnoise, sigma is J's final rounding,
+:func:`gradlab.analysis.noise.rounding_floor` (positive where J = 0). The points and
+quotients of the rows are :mod:`gradlab.checking.rows`'; :func:`check` runs validation,
+the rows (per coordinate or per direction), the retry of non-finite rows, the bounds,
+the kinks and the verdict in turn.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 from typing import Any
 
@@ -31,14 +37,14 @@ import numpy as np
 import pandas as pd
 from scipy.special import erfinv
 
-from gradlab.analysis.noise import ecnoise
+from gradlab.analysis.noise import rounding_floor
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
 from gradlab.arithmetic.coordinate import CoordinateFunction
-from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.namespaces import namespace_for
 from gradlab.arithmetic.objective import Objective
-from gradlab.steps.optimal import optimal_step
+from gradlab.checking.rows import branch_kinks, directional_derivative, fd_rows, gradient_noise
+from gradlab.steps.optimal import OptimalStep, optimal_step
 
 __all__ = ["CheckResult", "check"]
 
@@ -56,6 +62,8 @@ class CheckResult:
         At least one row is evidence: it failed, or it passed with a tolerance below
         |expected|. When every row is a kink, non-finite or unresolved, nothing was
         checked: not passed, but no evidence of a bug either.
+    mode, format, scheme : str
+        What was checked, in which format, with which difference scheme.
     report : pandas.DataFrame
         One row per coordinate (``coord``) or direction (``direction``): approx,
         expected, error, bound, ok, kink, h, status: ok, fail, kink, nonfinite (J
@@ -67,21 +75,27 @@ class CheckResult:
     step_reason : str
         Why these steps.
     noise : float
-        Noise level of J in the format (ECnoise).
+        Noise level of J in the format: ECnoise's, or where it detects none, J's final
+        rounding (:func:`gradlab.analysis.noise.rounding_floor`).
     grad_noise : ndarray
         Noise level of each gradient component (ECnoise along a line).
     kinks : list of int
         Rows whose stencil crosses a kink.
     nfev : int
-        Evaluations of J (step selection, noise estimate and the check itself).
+        Evaluations of J (step selection, noise estimate and the check itself; the
+        evaluation that records an Objective's branches for the kink test is not counted).
     ngev : int
         Evaluations of the gradient being checked.
     z : float
         The quantile the bounds use.
+    false_alarm : float
+        The probability, under the model, that a correct gradient fails.
     power : str
         For the directional mode, the error it detects with probability 0.95.
     upcasts : int
         Calls of a plain callable that returned another dtype than the format's.
+    info : dict
+        Further details (none recorded by :func:`check` itself).
     """
 
     passed: bool
@@ -115,58 +129,181 @@ class CheckResult:
                 f"({parts}){note}; {self.nfev} evaluations of J, {self.ngev} of the gradient")
 
 
-def _grad_values(
-    grad: Any, theta_f: np.ndarray, f: Any, fmt: fmts.Format
-) -> Callable[[np.ndarray], np.ndarray]:
-    """The gradient to check as a function of a point in the format."""
+@dataclass(frozen=True)
+class _Rows:
+    """The rows of a check before the verdict: one FD quotient per coordinate or direction.
+
+    ``expected`` is the checked gradient along each row's realised displacement, ``trunc``
+    the modelled truncation ``|C h**q d|`` and ``g_sigma`` the checked gradient's noise
+    along the row; ``kind`` names the report's row column.
+    """
+
+    kind: str
+    h: np.ndarray
+    approx: np.ndarray
+    expected: np.ndarray
+    trunc: np.ndarray
+    g_sigma: np.ndarray
+    reason: str
+    dirs: np.ndarray | None = None
+
+
+def _validated(format: fmts.Format | str, scheme: schs.Scheme | str, mode: str,
+               false_alarm: float, kinks: str, n_directions: int) -> tuple[fmts.Format, schs.Scheme]:
+    """The format and the scheme, once every argument of :func:`check` is known to be valid."""
+    fmt = fmts.get(format)
+    sch = schs.get(scheme)
+    if sch.complex_step:
+        raise ValueError("scheme: check uses real difference schemes (forward, central, ...)")
+    if mode not in ("full", "directional"):
+        raise ValueError(f"mode must be 'full' or 'directional', got {mode!r}")
+    if not 0 < false_alarm < 1:
+        raise ValueError(f"false_alarm must lie in (0, 1), got {false_alarm}")
+    if kinks not in ("ignore", "fail"):
+        raise ValueError(f"kinks must be 'ignore' or 'fail', got {kinks!r}")
+    if mode == "directional" and n_directions < 1:
+        raise ValueError(f"n_directions must be at least 1, got {n_directions}")
+    return fmt, sch
+
+
+def _gradient(grad: Any, f: Any, theta_f: np.ndarray,
+              fmt: fmts.Format) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
+    """The gradient to check as a function of a point of the format, and its value at theta
+    (float64), checked for shape and finiteness."""
+    gfun: Callable[[np.ndarray], np.ndarray]
     if grad is None:
-        if isinstance(f, Objective) and f.grad is not None:
-            ns = namespace_for(fmt)
-            return lambda x: np.asarray(f.grad(ns.from_values(x), ns))  # type: ignore[misc]
-        raise ValueError("grad is required (a callable or an array), or an Objective with grad")
-    if callable(grad):
-        return lambda x: np.asarray(grad(x))
-    arr = np.asarray(grad)
-    if arr.shape != theta_f.shape:
-        raise ValueError(f"grad has shape {arr.shape}; theta has shape {theta_f.shape}")
-    return lambda x: arr
+        if not (isinstance(f, Objective) and f.grad is not None):
+            raise ValueError("grad is required (a callable or an array), or an Objective with grad")
+        ns, obj_grad = namespace_for(fmt), f.grad
+        gfun = lambda x: np.asarray(obj_grad(ns.from_values(x), ns))  # noqa: E731
+    elif callable(grad):
+        gfun = lambda x: np.asarray(grad(x))  # noqa: E731
+    else:
+        arr = np.asarray(grad)
+        if arr.shape != theta_f.shape:
+            raise ValueError(f"grad has shape {arr.shape}; theta has shape {theta_f.shape}")
+        gfun = lambda x: arr  # noqa: E731
+    at_theta = gfun(theta_f)
+    if at_theta.shape != theta_f.shape:
+        raise ValueError(f"grad returned shape {at_theta.shape}; theta has shape {theta_f.shape}")
+    g64 = at_theta.astype(np.float64)
+    if not np.all(np.isfinite(g64)):
+        raise ValueError(f"grad is not finite at theta (coordinates "
+                         f"{np.flatnonzero(~np.isfinite(g64))[:5].tolist()})")
+    return gfun, g64
 
 
-def _grad_noise(gfun: Callable[[np.ndarray], np.ndarray], theta_f: np.ndarray,
-                fmt: fmts.Format, nf: int = 9) -> tuple[np.ndarray, int]:
-    """ECnoise of each component of the gradient along one random line (0 where undetected;
-    the caller floors it at one rounding of the component)."""
-    rng = np.random.default_rng(1)
-    d = rng.choice([-1.0, 1.0], size=theta_f.size) * np.maximum(np.abs(theta_f.astype(float)), 1.0)
-    ts = (np.arange(nf) - nf // 2) * math.sqrt(fmt.u)
-    pts = fmts.round_array(theta_f.astype(np.float64)[None, :] + ts[:, None] * d[None, :], fmt)
-    vals = np.stack([np.asarray(gfun(p), dtype=np.float64) for p in pts])  # (nf, N)
-    out = np.zeros(theta_f.size)
-    for i in range(theta_f.size):
-        s, status, _ = ecnoise(vals[:, i])
-        out[i] = s if status == 1 else 0.0
-    return out, nf
+def _full_rows(cf: CoordinateFunction, sch: schs.Scheme, pred: OptimalStep, sigma: float,
+               g_noise: np.ndarray, grad: np.ndarray) -> _Rows:
+    """One row per coordinate, at :func:`gradlab.optimal_step`'s per-coordinate steps."""
+    spacing = np.abs(np.spacing(cf.theta)).astype(np.float64)  # the format's ulp at theta
+    h = np.maximum(pred.h, 4 * spacing)  # a step below the spacing would not move theta_i
+    approx, expected = fd_rows(cf, sch, h, None, grad)
+    trunc = np.abs(float(sch.leading) * h**sch.order * pred.derivative)
+    reason = ("per-coordinate steps minimising the modelled error: ECnoise sigma = "
+              f"{sigma:.3g}, pilot (q+1)-th derivatives; coordinates without measurable "
+              "truncation use the global step")
+    return _Rows("coord", h, approx, expected, trunc, g_noise, reason)
 
 
-def _kinks_objective(obj: Objective, theta_f: np.ndarray, fmt: fmts.Format,
-                     scheme: schs.Scheme, h: np.ndarray, directions: np.ndarray | None) -> np.ndarray:
-    """Rows whose stencil points took other branches than theta (exact, from xp's records)."""
-    n_rows = theta_f.size if directions is None else directions.shape[0]
-    offs = [k for k in scheme.offsets if k != 0]
-    rows = [theta_f]
-    for r in range(n_rows):
-        for k in offs:
-            if directions is None:
-                p = theta_f.copy()
-                p[r] = p[r] + fmt.dtype.type(k * h[r])  # type: ignore[union-attr]
-            else:
-                p = fmts.round_array(theta_f.astype(np.float64) + k * h[r] * directions[r], fmt)
-            rows.append(p)
-    _, sigs = Evaluator(obj, fmt, record_branches=True)(np.stack(rows))
-    if sigs is None:
-        return np.zeros(n_rows, dtype=bool)
-    center, rest = sigs[0], np.asarray(sigs[1:], dtype=object).reshape(n_rows, len(offs))
-    return np.array([any(s != center for s in row) for row in rest])
+def _directional_rows(cf: CoordinateFunction, sch: schs.Scheme, pred: OptimalStep, sigma: float,
+                      g_noise: np.ndarray, grad: np.ndarray, n_directions: int,
+                      seed: int) -> _Rows:
+    """One row per random Rademacher direction, each at the step minimising its modelled error
+    from the (q+1)-th derivative along it."""
+    dirs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(n_directions, cf.n))
+    c, q = float(sch.leading), sch.order
+    d_v = directional_derivative(cf, dirs, q + 1, sigma)
+    with np.errstate(divide="ignore"):
+        h = (sigma * sch.weight_norm / (math.sqrt(q) * np.abs(c * d_v))) ** (1 / (q + 1))
+    # a near-zero derivative along v (cancellation) leaves higher terms: stay near the
+    # coordinates' global step
+    h = np.where(np.isfinite(h) & (h > 0), np.minimum(h, 2 * pred.h_global), pred.h_global)
+    approx, expected = fd_rows(cf, sch, h, dirs, grad)
+    trunc = np.abs(c * h**q * d_v)
+    # v . e sums N components' noise, v_n = +-1
+    g_sigma = np.full(n_directions, float(np.sqrt(np.sum(g_noise**2))))
+    reason = ("per-direction steps minimising the modelled error, from ECnoise sigma = "
+              f"{sigma:.3g} and the (q+1)-th derivative along each direction (pilot stencil)")
+    return _Rows("direction", h, approx, expected, trunc, g_sigma, reason, dirs)
+
+
+def _shrink_nonfinite(cf: CoordinateFunction, sch: schs.Scheme, rows: _Rows,
+                      grad: np.ndarray) -> _Rows:
+    """The rows where J is not finite on the stencil, retried at steps shrunk by 4, up to 4 times."""
+    h, approx, expected, trunc = rows.h, rows.approx, rows.expected, rows.trunc
+    for _ in range(4):
+        bad = ~np.isfinite(approx)
+        if not bad.any():
+            break
+        h = np.where(bad, h / 4, h)
+        retry, retry_expected = fd_rows(cf, sch, h, rows.dirs, grad)
+        approx = np.where(bad, retry, approx)
+        expected = np.where(bad, retry_expected, expected)
+        trunc = np.where(bad, trunc / 4**sch.order, trunc)
+    return replace(rows, h=h, approx=approx, expected=expected, trunc=trunc)
+
+
+def _bounds(cf: CoordinateFunction, sch: schs.Scheme, rows: _Rows, sigma: float,
+            false_alarm: float, grad: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The quantile z, every row's tolerance, and the quotient at h/2 the tolerance uses.
+
+    The tolerance is z times the rounding (of the quotient, sigma ||c|| / h, and of the
+    checked gradient, independent Gaussians) plus twice the truncation, the larger of its
+    model and its observation ``|D(h) - D(h/2)| / (1 - 2**-q)`` (Richardson). z is
+    Bonferroni's: a correct gradient fails some row with probability ``false_alarm``.
+    """
+    q = sch.order
+    z = NormalDist().inv_cdf(1 - false_alarm / (2 * len(rows.h)))
+    half, _ = fd_rows(cf, sch, rows.h / 2, rows.dirs, grad)
+    observed = np.abs(rows.approx - half) / (1 - 2.0**-q)
+    observed = np.where(np.isfinite(observed), observed, 0.0)
+    rounding = np.sqrt((sigma * sch.weight_norm / rows.h) ** 2 + rows.g_sigma**2)
+    return z, z * rounding + 2 * np.maximum(rows.trunc, observed), half
+
+
+def _kink_rows(f: Any, cf: CoordinateFunction, sch: schs.Scheme, rows: _Rows, half: np.ndarray,
+               z: float, sigma: float, grad: np.ndarray) -> np.ndarray:
+    """The rows whose stencil crosses a kink.
+
+    For an Objective, exactly: a stencil point took another branch than theta. For a plain
+    callable, the quotient does not converge at the smooth rate, ``D(h) - D(h/2) ~ 2**q
+    (D(h/2) - D(h/4))``, while both differences stand above the rounding noise.
+    """
+    if isinstance(f, Objective):
+        return branch_kinks(f, cf.theta, cf.fmt, sch, rows.h, rows.dirs)
+    quarter, _ = fd_rows(cf, sch, rows.h / 4, rows.dirs, grad)
+    d1, d2 = np.abs(rows.approx - half), np.abs(half - quarter)
+    noise = z * sigma * sch.weight_norm / rows.h
+    return np.asarray((d1 > noise * math.sqrt(5)) & (d2 > noise * math.sqrt(20))
+                      & (d1 < 2.0 ** (sch.order - 1) * d2))
+
+
+def _verdict(rows: _Rows, bound: np.ndarray, kink: np.ndarray,
+             kinks: str) -> tuple[pd.DataFrame, np.ndarray, bool]:
+    """The report, which rows are ok, and whether any row is evidence either way."""
+    error = np.abs(rows.approx - rows.expected)
+    finite = np.isfinite(rows.approx)
+    ok = (error <= bound) & finite
+    ok = ok | (kink & finite) if kinks == "ignore" else ok & ~kink
+    # a row whose tolerance exceeds the gradient's own size could not see even a 100% error
+    unresolved = finite & ~kink & ok & (bound >= np.abs(rows.expected))
+    status = np.where(~finite, "nonfinite", np.where(kink, "kink", np.where(
+        ~ok, "fail", np.where(unresolved, "unresolved", "ok"))))
+    report = pd.DataFrame({rows.kind: np.arange(len(rows.h)), "approx": rows.approx,
+                           "expected": rows.expected, "error": error, "bound": bound, "ok": ok,
+                           "kink": kink, "h": rows.h, "status": status})
+    # evidence either way: a failed row, or a row that passed with a resolving tolerance
+    decided = bool((~ok & finite).any() or (status == "ok").any())
+    return report, ok, decided
+
+
+def _power(bound: np.ndarray, n_directions: int) -> str:
+    """The gradient error the directional check detects with probability 0.95."""
+    miss = 0.05 ** (1 / n_directions)
+    e = float(np.median(bound)) / (math.sqrt(2) * float(erfinv(miss)))
+    return (f"detects with probability 0.95 a gradient error e with ||e|| >= {e:.3g} "
+            f"(v.e ~ N(0, ||e||^2) for Rademacher v, {n_directions} directions)")
 
 
 def check(
@@ -199,10 +336,14 @@ def check(
     mode : {"full", "directional"}
         Every coordinate (about 2N evaluations plus the step selection), or
         ``n_directions`` random Rademacher directions (O(k) evaluations).
+    n_directions : int
+        The number of directions of ``mode="directional"``.
     false_alarm : float
         Probability, under the model, that a correct gradient fails.
     kinks : {"ignore", "fail"}
         Whether rows whose stencil crosses a kink count as failures.
+    seed : int
+        Seeds the ECnoise sample and the directions.
 
     Returns
     -------
@@ -215,179 +356,26 @@ def check(
     >>> res.passed, len(res.report)
     (True, 47)
     """
-    fmt = fmts.get(format)
-    sch = schs.get(scheme)
-    if sch.complex_step:
-        raise ValueError("scheme: check uses real difference schemes (forward, central, ...)")
-    if mode not in ("full", "directional"):
-        raise ValueError(f"mode must be 'full' or 'directional', got {mode!r}")
-    if not 0 < false_alarm < 1:
-        raise ValueError(f"false_alarm must lie in (0, 1), got {false_alarm}")
-    if kinks not in ("ignore", "fail"):
-        raise ValueError(f"kinks must be 'ignore' or 'fail', got {kinks!r}")
+    fmt, sch = _validated(format, scheme, mode, false_alarm, kinks, n_directions)
     cf = CoordinateFunction(f, theta, fmt)
-    theta_f = cf.theta
-    gfun = _grad_values(grad, theta_f, f, fmt)
-    expected = gfun(theta_f)
-    ngev = 1
-    if expected.shape != theta_f.shape:
-        raise ValueError(f"grad returned shape {expected.shape}; theta has shape {theta_f.shape}")
-    exp64 = expected.astype(np.float64)
-    if not np.all(np.isfinite(exp64)):
-        raise ValueError(f"grad is not finite at theta (coordinates "
-                         f"{np.flatnonzero(~np.isfinite(exp64))[:5].tolist()})")
+    gfun, g = _gradient(grad, f, cf.theta, fmt)
     pred = optimal_step(f, theta, fmt, sch, seed=seed)
-    nfev = pred.nfev
-    sigma = pred.sigma if np.isfinite(pred.sigma) else fmt.u * abs(cf.center())
-    g_noise, n_g = _grad_noise(gfun, theta_f, fmt)
-    g_noise = np.maximum(g_noise, fmt.u * np.abs(exp64))  # at least its own final rounding
-    ngev += n_g
-    c, q, w = float(sch.leading), sch.order, sch.weight_norm
-
-    spacing = np.abs(np.spacing(theta_f)).astype(np.float64)  # the format's ulp at theta
+    sigma = pred.sigma if np.isfinite(pred.sigma) else rounding_floor(fmt, cf.center())
+    g_noise, n_g = gradient_noise(gfun, cf.theta, fmt)
+    # at least each component's own final rounding, u |g_i|
+    g_noise = np.maximum(g_noise, fmt.u * np.abs(g))
     if mode == "full":
-        h = np.maximum(pred.h, 4 * spacing)  # a step below the spacing would not move theta_i
-        rows_kind = "coord"
-        dirs = None
-        approx, _ = _fd(cf, sch, h, None)
-        trunc = np.abs(c * h**q * pred.derivative)
-        g_sigma = g_noise
-        expected_rows = exp64
-        reason = ("per-coordinate steps minimising the modelled error: ECnoise sigma = "
-                  f"{sigma:.3g}, pilot (q+1)-th derivatives; coordinates without measurable "
-                  "truncation use the global step")
+        rows = _full_rows(cf, sch, pred, sigma, g_noise, g)
     else:
-        if n_directions < 1:
-            raise ValueError(f"n_directions must be at least 1, got {n_directions}")
-        rng = np.random.default_rng(seed)
-        dirs = rng.choice([-1.0, 1.0], size=(n_directions, theta_f.size))
-        rows_kind = "direction"
-        d_v = _directional_derivative(cf, dirs, q + 1, sigma)
-        with np.errstate(divide="ignore"):
-            h = (sigma * w / (math.sqrt(q) * np.abs(c * d_v))) ** (1 / (q + 1))
-        # a near-zero derivative along v (cancellation) leaves higher terms: stay near the
-        # coordinates' global step
-        h = np.where(np.isfinite(h) & (h > 0), np.minimum(h, 2 * pred.h_global), pred.h_global)
-        approx, eff_opt = _fd(cf, sch, h, dirs)
-        assert eff_opt is not None
-        eff = eff_opt
-        trunc = np.abs(c * h**q * d_v)
-        g_sigma = np.full(n_directions, float(np.sqrt(np.sum(g_noise**2))))
-        expected_rows = eff @ exp64
-        reason = ("per-direction steps minimising the modelled error, from ECnoise sigma = "
-                  f"{sigma:.3g} and the (q+1)-th derivative along each direction (pilot stencil)")
-    # a stencil point where J is not finite: shrink that row's step (at most 4 times by 4)
-    for _ in range(4):
-        bad = ~np.isfinite(approx)
-        if not bad.any():
-            break
-        h = np.where(bad, h / 4, h)
-        retry, eff_r = _fd(cf, sch, h, dirs)
-        approx = np.where(bad, retry, approx)
-        if dirs is not None and eff_r is not None:
-            expected_rows = np.where(bad, eff_r @ exp64, expected_rows)
-        trunc = np.where(bad, trunc / 4**q, trunc)
-    n_rows = len(h)
-    z = NormalDist().inv_cdf(1 - false_alarm / (2 * n_rows))
-    # the truncation as observed: D(h) - D(h/2) = (1 - 2**-q) C h**q d + rounding (Richardson)
-    half, _ = _fd(cf, sch, h / 2, dirs)
-    observed = np.abs(approx - half) / (1 - 2.0**-q)
-    observed = np.where(np.isfinite(observed), observed, 0.0)
-    rounding = np.sqrt((sigma * w / h) ** 2 + g_sigma**2)
-    bound = z * rounding + 2 * np.maximum(trunc, observed)
-    error = np.abs(approx - expected_rows)
-    if isinstance(f, Objective):
-        kink = _kinks_objective(f, theta_f, fmt, sch, h, dirs)
-    else:  # the quotient does not converge at the smooth rate: D(h) - D(h/2) ~ 2**q (D(h/2) - D(h/4))
-        quarter, _ = _fd(cf, sch, h / 4, dirs)
-        d1, d2 = np.abs(approx - half), np.abs(half - quarter)
-        noise = z * sigma * w / h
-        kink = ((d1 > noise * math.sqrt(5)) & (d2 > noise * math.sqrt(20))
-                & (d1 < 2.0 ** (q - 1) * d2))
-    nfev = cf.nfev + pred.nfev
-    finite = np.isfinite(approx)
-    ok = (error <= bound) & finite
-    ok = ok | (kink & finite) if kinks == "ignore" else ok & ~kink
-    # a row whose tolerance exceeds the gradient's own size could not see even a 100% error
-    unresolved = finite & ~kink & ok & (bound >= np.abs(expected_rows))
-    status = np.where(~finite, "nonfinite", np.where(kink, "kink", np.where(
-        ~ok, "fail", np.where(unresolved, "unresolved", "ok"))))
-    report = pd.DataFrame({rows_kind: np.arange(n_rows), "approx": approx, "expected": expected_rows,
-                           "error": error, "bound": bound, "ok": ok, "kink": kink, "h": h,
-                           "status": status})
-    power = ""
-    if mode == "directional":
-        b = float(np.median(bound))
-        miss = 0.05 ** (1 / n_directions)
-        power = (f"detects with probability 0.95 a gradient error e with ||e|| >= "
-                 f"{b / (math.sqrt(2) * float(erfinv(miss))):.3g} (v.e ~ N(0, ||e||^2) for "
-                 f"Rademacher v, {n_directions} directions)")
-    # evidence either way: a failed row, or a row that passed with a resolving tolerance
-    decided = bool((~ok & finite).any() or (status == "ok").any())
+        rows = _directional_rows(cf, sch, pred, sigma, g_noise, g, n_directions, seed)
+    rows = _shrink_nonfinite(cf, sch, rows, g)
+    z, bound, half = _bounds(cf, sch, rows, sigma, false_alarm, g)
+    kink = _kink_rows(f, cf, sch, rows, half, z, sigma, g)
+    report, ok, decided = _verdict(rows, bound, kink, kinks)
     return CheckResult(
         passed=bool(ok.all()) and decided, decided=decided, report=report, mode=mode,
-        format=fmt.name, scheme=sch.name,
-        h=h, step_reason=reason, noise=float(sigma), grad_noise=g_noise,
-        kinks=np.flatnonzero(kink).tolist(), nfev=nfev, ngev=ngev, z=float(z),
-        false_alarm=false_alarm, power=power, upcasts=cf.upcasts,
+        format=fmt.name, scheme=sch.name, h=rows.h, step_reason=rows.reason, noise=float(sigma),
+        grad_noise=g_noise, kinks=np.flatnonzero(kink).tolist(), nfev=cf.nfev + pred.nfev,
+        ngev=1 + n_g, z=float(z), false_alarm=false_alarm,
+        power=_power(bound, n_directions) if mode == "directional" else "", upcasts=cf.upcasts,
     )
-
-
-def _directional_derivative(cf: CoordinateFunction, dirs: np.ndarray, order: int,
-                            sigma: float) -> np.ndarray:
-    """The ``order``-th derivative of t -> J(theta + t v) per direction, from a pilot stencil
-    spaced where its rounding is about its truncation for unit derivatives."""
-    k_max = order // 2 + 1
-    ks = tuple(range(-k_max, k_max + 1))
-    scale = max(1.0, float(np.sqrt(np.mean(cf.theta.astype(np.float64) ** 2))))
-    j0 = abs(cf.center())
-    rel = min(0.1, (sigma / max(j0, 1e-300)) ** (1 / (order + 2)))
-    s = rel * scale
-    pts = [fmts.round_array(cf.theta.astype(np.float64) + k * s * v, cf.fmt) for v in dirs for k in ks]
-    vals = cf.evaluate(np.stack(pts)).reshape(len(dirs), len(ks))
-    wd = np.array([float(x) for x in schs.fd_weights(ks, order)])
-    return np.asarray(np.where(np.isfinite(vals), vals, 0.0) @ wd / s**order)
-
-
-def _fd(
-    cf: CoordinateFunction, sch: schs.Scheme, h: np.ndarray, dirs: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The FD quotient from J evaluated in the format, free of step-representation error.
-
-    The stencil points are formed in the format; their displacements from theta are then
-    known exactly. Along a coordinate, the weights are solved for the realised offsets;
-    along a direction, the quotient is compared with g . (sum_j c_j delta_j / h) instead
-    of g . v, the displacement the points really have. Returns (approx, effective
-    directions or None).
-    """
-    n_rows = len(h)
-    theta = cf.theta.astype(np.float64)
-    pts, disp = [], []
-    for r in range(n_rows):
-        for k in sch.offsets:
-            if dirs is None:
-                p = cf.theta.copy()
-                with np.errstate(over="ignore"):
-                    p[r] = p[r] + cf.fmt.dtype.type(k * h[r])  # type: ignore[union-attr]
-            else:
-                p = fmts.round_array(theta + k * h[r] * dirs[r], cf.fmt)
-            pts.append(p)
-            disp.append(p.astype(np.float64) - theta)  # exact: nearby values of the format
-    vals = cf.evaluate(np.stack(pts)).reshape(n_rows, len(sch.offsets))
-    delta = np.stack(disp).reshape(n_rows, len(sch.offsets), -1)
-    if dirs is None:
-        approx = np.empty(n_rows)
-        for r in range(n_rows):
-            t = delta[r, :, r]
-            if len(set(t.tolist())) < len(t):  # the step did not move the coordinate
-                approx[r] = np.nan
-                continue
-            v = np.array([[tj**m / math.factorial(m) for tj in t] for m in range(len(t))])
-            e1 = np.zeros(len(t))
-            e1[1] = 1.0
-            approx[r] = float(np.linalg.solve(v, e1) @ vals[r])
-        return approx, None
-    c = np.array([float(w) for w in sch.weights])
-    approx = (vals @ c) / h
-    eff = np.einsum("j,rjn->rn", c, delta) / h[:, None]
-    return approx, eff
