@@ -4,12 +4,15 @@ import numpy as np
 import pytest
 
 import gradlab as gl
+from gradlab.analysis.noise import rounding_floor
 from gradlab.arithmetic.namespaces import namespace_for
+from gradlab.arithmetic.stencil import stencil
 
 FORMATS = ["float64", "float32", "float16", "bfloat16"]
 
 
 def _grad_in(obj: gl.Objective, fmt: str) -> np.ndarray:
+    assert obj.grad is not None
     ns = namespace_for(fmt)
     return np.asarray(obj.grad(gl.formats.round_array(obj.theta0, fmt), ns)).astype(np.float64)
 
@@ -100,3 +103,49 @@ def test_all_kinks_is_undecided_not_passed() -> None:
     res = gl.check(gl.objectives.seed_net(), format="float16", mode="directional")
     assert (res.report.status == "kink").all()  # every direction crosses a ReLU kink here
     assert not res.decided and not res.passed and "UNDECIDED" in str(res)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("scheme", ["central", "central6"])
+def test_coordinate_points_are_the_stencils(fmt: str, scheme: str) -> None:
+    # every point of every coordinate row (at h, h/2 and h/4: a plain callable's kink test
+    # takes the quarter step) is gradlab.arithmetic.stencil's, bit for bit
+    seen: set[bytes] = set()
+
+    def f(x: np.ndarray) -> np.ndarray:
+        seen.add(x.tobytes())
+        return np.sum(np.sin(x * x.dtype.type(1.5)))
+
+    res = gl.check(f, lambda x: 1.5 * np.cos(1.5 * x), theta=np.linspace(0.3, 4.1, 12),
+                   format=fmt, scheme=scheme)
+    form, offsets = gl.formats.get(fmt), gl.schemes.get(scheme).offsets
+    assert form.dtype is not None
+    theta = gl.formats.round_array(np.linspace(0.3, 4.1, 12), form)
+    moved = 0  # points where the former cast theta_i + dtype(k h) would have differed
+    for h in (res.h, res.h / 2, res.h / 4):
+        st = stencil(theta, h, offsets, form)
+        for i in range(theta.size):
+            for j, k in enumerate(offsets):
+                row = theta.copy()
+                row[i] = st.points[i, j]
+                assert row.tobytes() in seen, (i, k, float(h[i]))
+                moved += int(theta[i] + form.dtype.type(k * h[i]) != st.points[i, j])
+    if scheme == "central6" and fmt in ("float16", "bfloat16"):
+        assert moved > 0  # fl(3 fl(h)) != fl(3 h) somewhere: the test tells the two apart
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [pytest.param("float64", marks=pytest.mark.xfail(
+        strict=True, reason="rounding_floor underflows in float64: u * 2**-1022 = 2**-1075 -> 0")),
+     "float32", "float16", "bfloat16"],
+)
+def test_zero_objective_gets_a_positive_noise_floor(fmt: str) -> None:
+    # J(theta0) = 0 exactly and noiseless to ECnoise: the floor is one rounding of J at the
+    # smallest normal number, not u|J| = 0
+    obj = gl.Objective(lambda t, xp: xp.sum(t), np.array([1.0, -1.0, 0.5, -0.5]), name="zero_sum",
+                       grad=lambda t, xp: t * 0 + 1)
+    res = gl.check(obj, format=fmt)
+    assert res.noise == rounding_floor(fmt, 0.0)
+    assert res.noise > 0
+    assert res.passed
