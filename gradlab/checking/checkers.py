@@ -22,6 +22,7 @@ with J evaluated in the format:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -85,9 +86,7 @@ def _scipy_check_grad(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerd
 
 
 def _torch_gradcheck(obj: Objective, grad: np.ndarray, fmt: str) -> CheckerVerdict:
-    import warnings
-
-    import torch
+    import torch  # optional: only registered below when installed
 
     f = fmts.get(fmt)
     cf = CoordinateFunction(obj, format=f)
