@@ -245,6 +245,55 @@ def _run_dask(fn: Callable[[dict[str, Any]], pd.DataFrame], grid: list[dict[str,
             client.close()
 
 
+def _checked_meta(meta: Mapping[str, Any] | None, version: str | None) -> dict[str, Any]:
+    """The provenance stored with every cell: ``meta`` and the runner's ``version`` entry."""
+    out = dict(meta or {})
+    if version is not None and not isinstance(version, str):
+        raise TypeError(f"version must be a str, got {type(version).__name__}")
+    if reserved := {"cell", "key", "version"} & out.keys():
+        raise ValueError(f"meta: the keys {sorted(reserved)} are reserved for the cell's provenance")
+    if version is not None:
+        out["version"] = version
+    return out
+
+
+def _checked_workers(fn: Callable[[dict[str, Any]], pd.DataFrame], workers: int | None,
+                     scheduler: str | Any | None) -> int:
+    """The number of local processes, once ``fn``, ``workers`` and ``scheduler`` are checked."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive int or None, got {workers!r}")
+    if scheduler is not None and workers is not None:
+        raise ValueError("give workers (local processes) or scheduler (dask), not both")
+    n_workers = workers or os.cpu_count() or 1
+    if scheduler is None and n_workers > 1:
+        try:
+            pickle.dumps(fn)
+        except Exception as e:
+            raise TypeError(f"fn {fn!r} cannot be pickled for worker processes ({e}); make it a "
+                            "module-level function, or pass workers=1") from None
+    if scheduler is not None:
+        import distributed
+
+        if not (isinstance(scheduler, (str, distributed.Client)) or hasattr(scheduler, "scheduler_address")):
+            raise TypeError(f"scheduler must be an address, a distributed.Client or a cluster, "
+                            f"got {type(scheduler).__name__}")
+    return n_workers
+
+
+def _start(out: Path, fn: Callable[..., Any], grid: list[dict[str, Any]], keys: list[str],
+           meta: dict[str, Any]) -> None:
+    """Create the dataset directory, clear a killed run's temp files and write ``_sweep.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for tmp in out.glob(".tmp-*"):  # left behind by a killed run
+        tmp.unlink(missing_ok=True)
+    name = f"{getattr(fn, '__module__', None)}.{getattr(fn, '__qualname__', repr(fn))}"
+    sweep = {"fn": name, "cells": [{"key": k, "params": p} for k, p in zip(keys, grid, strict=True)],
+             "meta": meta, "provenance": provenance()}
+    _atomic(out / "_sweep.json", lambda tmp: Path(tmp).write_text(json.dumps(sweep, indent=1, default=str)))
+
+
 def run_sweep(
     fn: Callable[[dict[str, Any]], pd.DataFrame],
     cells: Sequence[Mapping[str, Any]],
@@ -299,43 +348,11 @@ def run_sweep(
         ``error`` = ``"Type: message"``, a ``traceback`` and its params as columns. The table is
         read back from the files, so a resumed sweep's equals an uninterrupted one's.
     """
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    n_workers = _checked_workers(fn, workers, scheduler)
     grid, keys = _grid(cells)
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive int or None, got {workers!r}")
-    if scheduler is not None and workers is not None:
-        raise ValueError("give workers (local processes) or scheduler (dask), not both")
-    meta = dict(meta or {})
-    if version is not None and not isinstance(version, str):
-        raise TypeError(f"version must be a str, got {type(version).__name__}")
-    if reserved := {"cell", "key", "version"} & meta.keys():
-        raise ValueError(f"meta: the keys {sorted(reserved)} are reserved for the cell's provenance")
-    if version is not None:
-        meta["version"] = version  # the runner's own entry, stored with every cell
-    n_workers = workers or os.cpu_count() or 1
-    if scheduler is None and n_workers > 1:
-        try:
-            pickle.dumps(fn)
-        except Exception as e:
-            raise TypeError(f"fn {fn!r} cannot be pickled for worker processes ({e}); make it a "
-                            "module-level function, or pass workers=1") from None
-    if scheduler is not None:
-        import distributed
-
-        if not (isinstance(scheduler, (str, distributed.Client)) or hasattr(scheduler, "scheduler_address")):
-            raise TypeError(f"scheduler must be an address, a distributed.Client or a cluster, "
-                            f"got {type(scheduler).__name__}")
-
+    meta = _checked_meta(meta, version)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for tmp in out.glob(".tmp-*"):  # left behind by a killed run
-        tmp.unlink(missing_ok=True)
-    name = f"{getattr(fn, '__module__', None)}.{getattr(fn, '__qualname__', repr(fn))}"
-    sweep = {"fn": name, "cells": [{"key": k, "params": p} for k, p in zip(keys, grid, strict=True)],
-             "meta": meta, "provenance": provenance()}
-    _atomic(out / "_sweep.json", lambda tmp: Path(tmp).write_text(json.dumps(sweep, indent=1, default=str)))
-
+    _start(out, fn, grid, keys, meta)
     status = [_status(out / f"cell-{k}.parquet", version) for k in keys]
     todo = [i for i, s in enumerate(status) if s is None or (s == "error" and retry_failed)]
     bar = tqdm(total=len(todo), desc="sweep", unit="cell", disable=not progress)
