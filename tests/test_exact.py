@@ -1,11 +1,14 @@
-"""The exact reference: closed forms to 30+ digits, verification, both gradient paths."""
+"""The exact reference: closed forms to 30+ digits, verification, both gradient paths, the
+working precision of the FD sums."""
+
+import math
 
 import mpmath
 import numpy as np
 import pytest
 
 import gradlab as gl
-from gradlab.analysis.exact import VerificationError
+from gradlab.analysis.exact import VerificationError, bits_to_digits, reference_bits
 from gradlab.arithmetic import formats
 
 
@@ -68,3 +71,15 @@ def test_verification_failure_raises() -> None:
     obj = gl.Objective(drifting, np.ones(2), grad=lambda t, xp: xp.exp(t * 0))
     with pytest.raises(VerificationError, match="verified"):
         gl.exact(obj, digits=10, orders=())
+
+
+@pytest.mark.parametrize("fmt", ["bfloat16", "float32", "float64", "longdouble", "binary11", "binary64"])
+@pytest.mark.parametrize("order", [1, 2, 4])
+def test_reference_bits_is_the_working_precision_rule(fmt: str, order: int) -> None:
+    """2p + 64 + (q + 2) ceil(log2(1/h_min)) bits, none for the step above 1."""
+    p = formats.get(fmt).p
+    for h in (1e-12, 3e-5, 0.7):
+        assert reference_bits(fmt, h, order) == 2 * p + 64 + (order + 2) * math.ceil(-math.log2(h))
+    assert reference_bits(fmt, 4.0, order) == 2 * p + 64
+    assert bits_to_digits(reference_bits(fmt, 1e-6, order)) == math.ceil(
+        reference_bits(fmt, 1e-6, order) / math.log2(10))

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from gradlab.sweeps.fits import fit_power_law
-from gradlab.sweeps.scaling import build_objective, implied_exponent, measure_cell, n_madds, optimum
+from gradlab.sweeps.scaling import (
+    CellSpec,
+    build_objective,
+    implied_exponent,
+    measure_cell,
+    n_madds,
+    optimum,
+)
 
 NET = {"family": "mlp", "widths": [3, 4, 1], "batch": 4, "seed": 1}
 
@@ -88,3 +95,22 @@ def test_a_minimum_on_the_grid_edge_widens_the_grid_once(monkeypatch: pytest.Mon
                         "n_boot": 0}).iloc[0]
     assert row["n_steps"] == 5 + 8 and not row["edge"]
     assert 0.5 < row["h_model"] / row["h_opt"] < 2  # found where the unpatched grid finds it
+
+
+def test_cell_spec_validates_once_and_keeps_the_labels() -> None:
+    spec = CellSpec.from_params({"objective": NET, "format": "binary12", "scheme": "forward",
+                                 "n_coords": 8.0, "max_step": 4, "sweep": "u", "label": "tiny"})
+    assert spec.format.p == 12 and spec.scheme.order == 1
+    assert spec.n_coords == 8 and isinstance(spec.n_coords, int) and spec.max_step == 4.0
+    assert spec.labels == {"sweep": "u", "label": "tiny"} and spec.decades == 2.0 and spec.n_boot == 200
+
+
+@pytest.mark.parametrize("key,value", [
+    ("n_coords", 0), ("n_coords", 2.5), ("n_coords", True), ("steps_per_decade", "4"), ("seed", -1),
+    ("workers", math.inf), ("decades", 0.0), ("max_step", math.nan), ("level", 1.0), ("n_boot", -1),
+    ("format", "float8"), ("scheme", "central3"), ("objective", {"widths": [3, 1]}),
+])
+def test_a_bad_cell_parameter_is_named(key: str, value: object) -> None:
+    params = {"objective": NET, "format": "float32", "scheme": "central", key: value}
+    with pytest.raises(ValueError, match=f"'{key}'"):
+        CellSpec.from_params(params)
