@@ -210,12 +210,24 @@ def line_points(
 
 def rounding_floor(fmt: formats.Format | str, value: Any) -> float:
     """The noise level of J's one final rounding, ``u max(|J|, m)``: the least noise any
-    evaluation in the format has. ``m`` is the smallest normal number (float64's for the
-    emulated formats, which have none), so the floor is positive even where J = 0."""
+    evaluation in the format has.
+
+    ``m`` is the smallest normal number (float64's for the emulated formats, which have
+    none): near 0 the rounding error is at most half the subnormal spacing, ``u m``. The
+    result is at least float64's smallest subnormal, so it is positive where J = 0 even
+    for float64 and longdouble, whose ``u m`` float64 cannot hold.
+
+    Examples
+    --------
+    >>> rounding_floor("float16", 0.0) == 2.0**-25, rounding_floor("float64", 0.0) > 0
+    (True, True)
+    >>> rounding_floor("float32", -3.0) == 3 * 2.0**-24
+    True
+    """
     fmt = formats.get(fmt)
     tiny = float(fmt.smallest_normal) or float(np.finfo(np.float64).tiny)
     with np.errstate(invalid="ignore"):
-        return fmt.u * max(abs(float(value)), tiny)
+        return max(fmt.u * max(abs(float(value)), tiny), math.ulp(0.0))
 
 
 @dataclass(frozen=True)
