@@ -41,18 +41,18 @@ import inspect
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import scipy
 
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic.coordinate import CoordinateFunction
-from gradlab.arithmetic.objective import Objective
-from gradlab.steps.results import StepResult
+from gradlab.steps.results import FunctionLike, Status, StepResult
 
 __all__ = [
     "PEERS",
+    "Peer",
     "available_peers",
     "numdifftools_gradient",
     "scipy_approx_derivative_2point",
@@ -61,15 +61,21 @@ __all__ = [
     "scipy_derivative",
 ]
 
-FunctionLike = Objective | Callable[[np.ndarray], Any]
 
-# scipy.differentiate.derivative's exit codes -> gradlab.steps.STATUS codes.
+class Peer(Protocol):
+    """The call every peer answers: ``peer(f, theta, format, *, native, **options)``."""
+
+    def __call__(self, f: FunctionLike, theta: Any = ..., format: fmts.Format | str = ..., *,
+                 native: bool = ..., **options: Any) -> StepResult: ...
+
+
+# scipy.differentiate.derivative's exit codes -> gradlab's Status.
 _DIFFERENTIATE_STATUS = {
-    0: 0,  # converged to the tolerances
-    -1: 2,  # the error estimate increased: iteration stopped, last estimate returned
-    -2: 1,  # maxiter reached
-    -3: 4,  # a non-finite value was encountered
-    -4: 2,  # terminated by callback
+    0: Status.SUCCESS,  # converged to the tolerances
+    -1: Status.NO_ACCEPTABLE_STEP,  # the error estimate increased: stopped, last estimate returned
+    -2: Status.ITERATION_LIMIT,  # maxiter reached
+    -3: Status.NONFINITE,  # a non-finite value was encountered
+    -4: Status.NO_ACCEPTABLE_STEP,  # terminated by callback
 }
 
 
@@ -161,8 +167,8 @@ def _setup(f: FunctionLike, theta: Any, format: fmts.Format | str, native: bool,
 
 
 def _finite_status(approx: np.ndarray) -> np.ndarray:
-    """0 where the peer's derivative is finite, 4 (J not finite at a trial point) elsewhere."""
-    return np.where(np.isfinite(approx), 0, 4)
+    """SUCCESS where the peer's derivative is finite, NONFINITE elsewhere."""
+    return np.where(np.isfinite(approx), Status.SUCCESS, Status.NONFINITE)
 
 
 def _result(pf: _PeerFunction, rule: str, scheme: str, h: np.ndarray, approx: np.ndarray,
@@ -319,9 +325,10 @@ def scipy_derivative(f: FunctionLike, theta: Any = None, format: fmts.Format | s
     nit = np.asarray(res.nit, dtype=np.float64).reshape(n)
     h = np.abs(h0) / fac ** np.maximum(nit - 1, 0)
     peer_status = np.asarray(res.status, dtype=int).reshape(n)
-    status = np.array([_DIFFERENTIATE_STATUS.get(int(s), 2) for s in peer_status])
+    status = np.array([_DIFFERENTIATE_STATUS.get(int(s), Status.NO_ACCEPTABLE_STEP)
+                       for s in peer_status], dtype=int)
     approx = np.asarray(res.df, dtype=np.float64).reshape(n)
-    status[(status == 0) & ~np.isfinite(approx)] = 4
+    status[(status == Status.SUCCESS) & ~np.isfinite(approx)] = Status.NONFINITE
     order = int(options.get("order", sig["order"].default))
     return _result(
         pf, "scipy_derivative", f"central{order + order % 2}",
@@ -522,8 +529,8 @@ def scipy_approx_derivative_3point(f: FunctionLike, theta: Any = None,
                                    native, options)
 
 
-def _peers() -> dict[str, Callable[..., StepResult]]:
-    peers: dict[str, Callable[..., StepResult]] = {}
+def _peers() -> dict[str, Peer]:
+    peers: dict[str, Peer] = {}
     if importlib.util.find_spec("numdifftools") is not None:
         peers["numdifftools_gradient"] = numdifftools_gradient
     if _derivative is not None:
@@ -536,7 +543,7 @@ def _peers() -> dict[str, Callable[..., StepResult]]:
 
 
 #: The peers whose code imports here, by name: ``PEERS[name](f, theta, format)``.
-PEERS: dict[str, Callable[..., StepResult]] = _peers()
+PEERS: dict[str, Peer] = _peers()
 
 
 def available_peers() -> list[str]:
