@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +13,8 @@ from gradlab.analysis.noise import ecnoise_line, rounding_floor
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
 from gradlab.arithmetic.coordinate import CoordinateFunction
-from gradlab.arithmetic.objective import Objective
-from gradlab.steps.results import StepResult
+from gradlab.arithmetic.stencil import stencil
+from gradlab.steps.results import FunctionLike, Status, StepResult
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class OptimalStep:
     grad_estimate : ndarray
         The gradient estimated from the same pilot evaluations.
     status : ndarray of int
-        Per coordinate (see :data:`STATUS`).
+        Per coordinate, a :class:`~gradlab.steps.results.Status` value.
     """
 
     format: str
@@ -96,9 +95,8 @@ def _pilot_derivatives(
     n = cf.n
     theta = cf.theta.astype(np.float64)
     s = fmts.round_array(rel * np.maximum(np.abs(theta), 1.0), cf.fmt).astype(np.float64)
-    coords = np.repeat(np.arange(n), len(ks))
-    offs = np.tile(np.asarray(ks, dtype=np.float64), n)
-    vals = cf.at(coords, offs * np.repeat(s, len(ks))).reshape(n, len(ks))
+    points = stencil(cf.theta, s, ks, cf.fmt).points  # s is in the format: fl(theta + fl(k s))
+    vals = cf.evaluate(cf.points(np.repeat(np.arange(n), len(ks)), points.ravel())).reshape(n, len(ks))
     finite = np.all(np.isfinite(vals), axis=1)
     v = np.where(np.isfinite(vals), vals, 0.0)
     wd = np.array([float(w) for w in schs.fd_weights(ks, order)])
@@ -108,7 +106,7 @@ def _pilot_derivatives(
 
 
 def optimal_step(
-    f: Objective | Callable[[np.ndarray], Any],
+    f: FunctionLike,
     theta: Any = None,
     format: fmts.Format | str = "float64",
     scheme: schs.Scheme | str = "central",
@@ -174,8 +172,8 @@ def optimal_step(
     deriv = np.where(detected, deriv, 3 * resolution)
     c = float(sch.leading)
     w = sch.weight_norm
-    status = np.zeros(cf.n, dtype=int)
-    status[~finite] = 4
+    status = np.full(cf.n, Status.SUCCESS)
+    status[~finite] = Status.NONFINITE
     # the global step from the measured derivatives; with none measured anywhere the
     # gradient is in the pure rounding regime, where the largest step is best
     if detected.any():
@@ -192,12 +190,12 @@ def optimal_step(
     # no measurable truncation along a coordinate: the whole gradient's step serves it
     flat = ~np.isfinite(h) | (h > cap) | ~finite
     h = np.where(flat, h_g, h)
-    status[(flat | ~detected) & finite] = 5
+    status[(flat | ~detected) & finite] = Status.TRUNCATION_NOT_DETECTED
     # a step far above the global one rests on a (q+1)-th derivative estimated near zero,
     # where the terms the model omits take over: keep within a factor 4 of the global step
     h = np.minimum(h, 4 * h_g)
     if not noise_found:
-        status[status == 0] = 3
+        status[status == Status.SUCCESS] = Status.NOISE_NOT_DETECTED
     return OptimalStep(
         format=cf.fmt.name, scheme=sch.name, h=h, h_global=float(h_g),
         predicted_error=float(e_g), nfev=cf.nfev, sigma=float(sigma) if noise_found else math.nan,
