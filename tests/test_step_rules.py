@@ -20,7 +20,7 @@ The optima, and how the noise enters them:
 * forward, ``(f(x+h) - f(x)) / h``: truncation ``f'' h / 2``, noise of standard
   deviation ``sqrt(2) SIGMA / h``; the mean squared error is least at
   ``8**(1/4) sqrt(SIGMA/|f''|) = 0.84 H_F`` with the classical ``H_F = 2 sqrt(SIGMA/|f''|)``
-  (REFERENCES.md), the worst-case bound at ``2 sqrt(BOUND/|f''|) = 1.32 H_F``.
+  (docs/references.md), the worst-case bound at ``2 sqrt(BOUND/|f''|) = 1.32 H_F``.
 
 Each rule is run with the noise level its paper assumes (a standard deviation for
 Moré & Wild, a bound for the bound-based searches) so that its guarantee can be
@@ -77,6 +77,7 @@ import pytest
 import gradlab as gl
 from gradlab.steps import STATUS
 from gradlab.steps import rules as sr
+from gradlab.steps.rules import search
 
 A = np.array([0.7, 1.3, 2.0, 0.9, 1.6, 1.1, 0.8, 1.9])
 THETA = np.array([0.6, 0.75, 0.9, 1.0, 0.65, 0.8, 0.95, 0.7]) / A  # a x in [0.6, 1] rad
@@ -305,7 +306,7 @@ def test_no_curvature_is_reported(name: str) -> None:
 def test_noise_not_detected_sets_status_3(monkeypatch: pytest.MonkeyPatch) -> None:
     """When ECnoise finds no noise the level falls back to one rounding of J, u |J|, and
     every coordinate that otherwise succeeded says so with status 3."""
-    monkeypatch.setattr(sr, "_noise", lambda *args: math.nan)
+    monkeypatch.setattr(search, "_noise", lambda *args: math.nan)
     res = sr.more_wild(noisy_sin, THETA)
     assert "ECnoise detected no noise" in res.info["noise_source"]
     assert res.info["noise"] == 2.0**-53 * abs(noisy_sin(THETA))
