@@ -185,7 +185,7 @@ def optimal_step(
         h_g = cap
     h_g = min(h_g, cap)
     e_g = predicted_error(sch, deriv[finite], sigma, grad[finite], h_g)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # non-finite h: the global step, below
         h = (sigma * w / (math.sqrt(q) * np.abs(c * deriv))) ** (1 / (q + 1))
     # no measurable truncation along a coordinate: the whole gradient's step serves it
     flat = ~np.isfinite(h) | (h > cap) | ~finite
