@@ -31,7 +31,7 @@ from gradlab.steps.rules import RULES
 DESCRIPTION = "step-size rules, optimal_step and the peers' tools against the exact optimum"
 FORMATS = ["float64", "float32", "float16", "bfloat16"]
 SCHEMES = ["forward", "central"]
-PEER_SCHEME = {  # the scheme each peer's default uses (REFERENCES.md, "What peers do")
+PEER_SCHEME = {  # the scheme each peer's default uses (docs/references.md, "What peers do")
     "scipy_approx_fprime": "forward",
     "scipy_approx_derivative_2point": "forward",
     "scipy_approx_derivative_3point": "central",

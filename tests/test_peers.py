@@ -3,7 +3,7 @@
 Reference: J(x) = sum_i exp(a_i x_i), gradient a_i exp(a_i x_i), second and third
 diagonal derivatives a_i**2 exp(a_i x_i), a_i**3 exp(a_i x_i) (closed forms).
 
-Float64 tolerances, per coordinate, from the classical error bounds (REFERENCES.md,
+Float64 tolerances, per coordinate, from the classical error bounds (docs/references.md,
 "Classical optimal steps"), with eps_f = 8 u S the rounding of J (S = sum_i
 exp(a_i x_i): one rounding per exp, per product a_i x_i and per addition of the
 N = 5 terms, with room to spare). scipy divides by the step realised in float64,
