@@ -193,15 +193,21 @@ def _attribution() -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, seconds: float,
-             sweep_info: Any, attribution: pd.DataFrame) -> pd.DataFrame:
+def _attribution_numbers(attribution: pd.DataFrame) -> dict[str, str]:
+    """The shares of J's noise from the matrix products and from the output and loss, per N."""
     out: dict[str, str] = {}
     shares = attribution.groupby(["N", "part"]).share.sum()
     for n_params in attribution.N.unique():
         out[f"matmul_share_{n_params}"] = sci(100 * float(shares.get((n_params, "matmul"), 0.0)))
         out[f"loss_share_{n_params}"] = sci(100 * float(shares.get((n_params, "output and loss"), 0.0)))
     out["attribution_ns"] = " and ".join(str(n) for n in attribution.N.unique())
-    use = _usable(cells)
+    return out
+
+
+def _grid_numbers(cells: pd.DataFrame, fits: pd.DataFrame, seconds: float, sweep_info: Any
+                  ) -> dict[str, str]:
+    """What the grid holds and how it ran: counts, unusable cells, ranges of p, N and sigma."""
+    out: dict[str, str] = {}
     out["n_cells"] = str(len(cells))
     out["n_failed"] = str(int((cells.status != "ok").sum()))
     out["n_edge"] = str(int(cells.note.str.contains("edge").sum()))
@@ -221,11 +227,22 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
     nets = cells[cells.sweep == "N_sigma"]
     out["sigma_min"], out["sigma_max"] = sci(float(nets.sigma.min())), sci(float(nets.sigma.max()))
     out["level_pct"] = sci(100 * float(fits.level.dropna().iloc[0]))
+    use = _usable(cells)
     out["n_sigma_slice"] = str(_sigma_slice(use[use.sweep == "N_sigma"]))
     out["minutes"] = sci(seconds / 60)
     out["n_computed"] = str(sweep_info.n_computed)
-    ufit = fits[(fits.variable == "u") & (fits.format == "binary{p}") & (fits.label == "mlp tanh bce")]
-    for r in ufit.itertuples():
+    return out
+
+
+def _u_fits(fits: pd.DataFrame) -> pd.DataFrame:
+    """The u laws of the base network, fitted over the emulated formats."""
+    return fits[(fits.variable == "u") & (fits.format == "binary{p}") & (fits.label == "mlp tanh bce")]
+
+
+def _u_numbers(fits: pd.DataFrame) -> dict[str, str]:
+    """The u exponents of the base network with intervals, theory and bends, and the u table."""
+    out: dict[str, str] = {}
+    for r in _u_fits(fits).itertuples():
         k = f"u_{r.target}_{r.scheme}"
         out[k] = sci(r.exponent, 3)
         out[k + "_ci"] = f"[{sci(r.ci_low, 3)}, {sci(r.ci_high, 3)}]"
@@ -237,6 +254,13 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
         lines.append(f"| {r.label} | {r.scheme} | {r.target} | {sci(r.exponent, 3)} | "
                      f"[{sci(r.ci_low, 3)}, {sci(r.ci_high, 3)}] | {sci(r.theory, 3)} | {sci(r.r2, 3)} |")
     out["u_table"] = "\n".join(lines)
+    return out
+
+
+def _ns_numbers(fits: pd.DataFrame) -> dict[str, str]:
+    """The joint (N, sigma) laws in float32 and float64: the table of h* and E* beside the
+    exponents their causes imply, how many fall inside the intervals, and the causes' table."""
+    out: dict[str, str] = {}
     joint = fits[(fits.fit == "joint") & (fits.format.isin(["float32", "float64"]))
                  & fits.target.isin(["h_opt", "e_opt", "noise", "m_rms", "grad_norm", "noise_u"])]
     lines = ["| format | scheme | target | variable | exponent | 95% CI | implied by the causes |",
@@ -263,6 +287,14 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
     out["causes_table"] = "\n".join(lines)
     for r in joint.itertuples():
         out[f"ns_{r.format}_{r.scheme}_{r.target}_{r.variable}"] = sci(r.exponent, 3)
+    return out
+
+
+def _noise_and_holdout_numbers(fits: pd.DataFrame, use: pd.DataFrame, held: pd.DataFrame
+                               ) -> dict[str, str]:
+    """The noise law in the dot-product length, the range of the noise in u|J|, and the
+    held-out prediction factors."""
+    out: dict[str, str] = {}
     nl = fits[fits.target == "noise_u"]
     nl = nl[nl.variable == "n_madds"]
     if len(nl):
@@ -277,6 +309,12 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
         finite = h.factor[np.isfinite(h.factor)]
         out[f"holdout_{target}_p90"] = sci(float(np.quantile(finite, 0.9)), 3) if len(finite) else "—"
     out["n_holdout_configs"] = str(held.drop_duplicates(["config"]).shape[0]) if "config" in held else "0"
+    return out
+
+
+def _model_numbers(use: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
+    """How far the model's h* and E* and the u law's h* in hardware formats are from the measured."""
+    out: dict[str, str] = {}
     modelled = use[np.isfinite(use.h_model) & np.isfinite(use.e_model)]
     out["n_no_model"] = str(len(use) - len(modelled))  # no truncation: the model has no minimum
     out["no_model_which"] = _which(use[~use.index.isin(modelled.index)])
@@ -288,11 +326,27 @@ def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, second
     u_use = _u_cells(use)
     hw = u_use[~u_use.format.str.startswith("binary") & (u_use.label == "mlp tanh bce")]
     hw_rows = []
+    ufit = _u_fits(fits)
     for r in ufit[ufit.target == "h_opt"].itertuples():
         sub = hw[hw.scheme == r.scheme]
         pred = np.exp(r.intercept) * sub.u**r.exponent
         hw_rows += list(factor(pred, sub.h_opt))
     out["hardware_factor"] = sci(float(np.median(hw_rows)), 3) if hw_rows else "—"
+    return out
+
+
+def _numbers(cells: pd.DataFrame, fits: pd.DataFrame, held: pd.DataFrame, seconds: float,
+             sweep_info: Any, attribution: pd.DataFrame) -> pd.DataFrame:
+    """The paper's numbers, as text, in the order the table lists them."""
+    use = _usable(cells)
+    out = {
+        **_attribution_numbers(attribution),
+        **_grid_numbers(cells, fits, seconds, sweep_info),
+        **_u_numbers(fits),
+        **_ns_numbers(fits),
+        **_noise_and_holdout_numbers(fits, use, held),
+        **_model_numbers(use, fits),
+    }
     return pd.DataFrame({"name": list(out), "text": list(out.values())})
 
 
