@@ -7,6 +7,7 @@ import gradlab as gl
 from gradlab.analysis.engine import fd_gradient
 from gradlab.analysis.errors import relative_error
 from gradlab.arithmetic.coordinate import CoordinateFunction
+from gradlab.arithmetic.stencil import stencil
 from gradlab.steps import oracle
 
 A = np.array([0.7, 1.3, 2.0, 0.9])
@@ -69,7 +70,8 @@ def test_oracle_is_the_grid_minimum() -> None:
 
 def test_coordinate_function_counts_and_keeps_the_format() -> None:
     cf = CoordinateFunction(gl.objectives.seed_net(), gl.objectives.seed_net().theta0, "float16")
-    cf.at([0, 1, 2], [1e-3, 1e-3, 1e-3])
+    st = stencil(cf.theta[:3], [1e-3] * 3, (1,), cf.fmt)
+    cf.evaluate(cf.points(np.arange(3), st.points[:, 0]))
     cf.center()
     assert cf.nfev == 4 and cf.theta.dtype == np.float16
     up = CoordinateFunction(lambda x: np.sum(x.astype(np.float64)), np.ones(3), "float32")

@@ -82,15 +82,6 @@ class CoordinateFunction:
             self.fp_events[k] = self.fp_events.get(k, 0) + v
         return np.asarray(vals, dtype=np.float64)
 
-    def at(self, coords: Any, steps: Any) -> np.ndarray:
-        """J at theta + step e_coord, the point formed in the format: fl(theta_i + fl(step))."""
-        coords = np.atleast_1d(np.asarray(coords, dtype=int))
-        steps = np.broadcast_to(np.asarray(steps, dtype=np.float64), coords.shape)
-        h = fmts.round_array(steps, self.fmt)
-        with np.errstate(over="ignore"):
-            x = self.theta[coords] + h
-        return self.evaluate(self.points(coords, x))
-
     def center(self) -> float:
         """J at theta."""
         return float(self.evaluate(self.theta[None, :])[0])
