@@ -1,7 +1,7 @@
 """Adapters: check gradients where they live, in PyTorch.
 
 :func:`from_torch` turns a PyTorch function of a flat parameter tensor into the
-plain callables :func:`gradlab.checking.check` takes: J on a numpy array of the format's
+plain callables :func:`gradlab.check` takes: J on a numpy array of the format's
 dtype (evaluated by PyTorch in the matching dtype, nothing upcast) and the
 gradient PyTorch's autograd (or the user's custom backward) returns. PyTorch is an
 optional dependency (``pip install gradlab[torch]``); the adapter imports it lazily.
@@ -57,7 +57,7 @@ def _to_numpy(t: Any, fmt: fmts.Format) -> np.ndarray:
 def from_torch(
     fn: Callable[[Any], Any], format: fmts.Format | str = "float32"
 ) -> tuple[Callable[[np.ndarray], Any], Callable[[np.ndarray], np.ndarray]]:
-    """Wrap ``fn(theta: torch.Tensor) -> scalar tensor`` for :func:`gradlab.checking.check`.
+    """Wrap ``fn(theta: torch.Tensor) -> scalar tensor`` for :func:`gradlab.check`.
 
     Parameters
     ----------
@@ -115,7 +115,7 @@ def _jax() -> Any:
 def from_jax(
     fn: Callable[[Any], Any], format: fmts.Format | str = "float32"
 ) -> tuple[Callable[[np.ndarray], Any], Callable[[np.ndarray], np.ndarray]]:
-    """Wrap a JAX function ``fn(theta) -> scalar`` and its ``jax.grad`` for :func:`gradlab.checking.check`.
+    """Wrap a JAX function ``fn(theta) -> scalar`` and its ``jax.grad`` for :func:`gradlab.check`.
 
     JAX computes in float32 unless 64-bit mode is on; for ``format="float64"`` this
     raises unless ``jax.config.update("jax_enable_x64", True)`` was set (gradlab does

@@ -334,7 +334,8 @@ def check(
         The point (default: the Objective's theta0); rounded to the format.
     format, scheme : str
     mode : {"full", "directional"}
-        Every coordinate (about 2N evaluations plus the step selection), or
+        Every coordinate (about 2N evaluations per quotient, at h and at h/2, plus
+        the step selection: about 4N + the step's), or
         ``n_directions`` random Rademacher directions (O(k) evaluations).
     n_directions : int
         The number of directions of ``mode="directional"``.

@@ -4,7 +4,7 @@ Each checker is ``checker(obj, grad, format) -> CheckerVerdict`` judging a gradi
 ``grad`` (float64 values of the format's numbers, at theta0 rounded to the format)
 with J evaluated in the format:
 
-* ``gradlab`` and ``gradlab_directional``: :func:`gradlab.checking.check`;
+* ``gradlab`` and ``gradlab_directional``: :func:`gradlab.check`;
 * ``exercise``: central differences at 1e-7 in the format, E < 2e-7;
 * ``scipy_check_grad``: :func:`scipy.optimize.check_grad` (forward differences,
   epsilon 1.49e-8, on float64 points rounded into the format), with the threshold

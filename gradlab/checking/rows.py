@@ -1,7 +1,7 @@
 """The rows of a gradient check: the points J is evaluated at and the FD quotients.
 
 A row is one coordinate (``mode="full"``) or one random direction
-(``mode="directional"``) of :func:`gradlab.checking.check`. Along a coordinate the
+(``mode="directional"``) of :func:`gradlab.check`. Along a coordinate the
 points are the stencil's, :func:`gradlab.arithmetic.stencil.stencil`, the one
 constructor of ``fl(theta_i + fl(k_j fl(h)))`` that the engine and the step rules use
 too; along a direction they are built by :func:`directional_points`. Either way the

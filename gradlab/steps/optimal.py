@@ -28,10 +28,14 @@ class OptimalStep:
     h_global : float
         One step for all coordinates, minimising the predicted error norm.
     predicted_error : float
-        Predicted ``||g_fd - g|| / (||g_fd|| + ||g||)`` at ``h_global``.
+        Predicted ``||g_fd - g|| / (2 ||g||)`` at ``h_global`` (the model's rel_2g,
+        close to rel_sum while g_fd is close to g).
     nfev : int
-        Evaluations spent: ECnoise lines plus ``2 (q + 1)`` per coordinate... as
-        counted by :class:`CoordinateFunction`.
+        Evaluations spent, as counted by
+        :class:`~gradlab.arithmetic.coordinate.CoordinateFunction`: the ECnoise lines,
+        J at theta, one pilot stencil of ``2 K + 1`` points per coordinate (K =
+        (q + 1) // 2 + 1; 5 points for forward and central) and, where the first
+        cannot resolve the derivative from noise, a second, wider one.
     sigma : float
         The noise level of J estimated by ECnoise (NaN if not detected).
     derivative : ndarray

@@ -4,7 +4,7 @@ Each peer is a function ``peer(f, theta=None, format="float64", *, native=False,
 **options) -> StepResult`` that calls the peer's own code, unchanged and at its
 documented defaults, on a wrapper of J. The wrapper takes the point the peer passes,
 rounds it into the format (:func:`gradlab.arithmetic.formats.round_array`), evaluates J in the
-format through a :class:`gradlab.steps.CoordinateFunction` (which counts every
+format through a :class:`gradlab.arithmetic.coordinate.CoordinateFunction` (which counts every
 evaluation) and hands the value back to the peer. So a peer's row reports what a user
 gets from that tool on that objective in that format: the gradient it computed
 (``approx``), the step it used per coordinate (``h``), the evaluations it spent

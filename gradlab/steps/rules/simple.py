@@ -63,8 +63,9 @@ def relative(
 
     ``power = 1/2`` balances truncation and rounding for forward differences and
     ``power = 1/3`` for central ones when J is well scaled (Dennis & Schnabel 1983,
-    §5.4 and §5.6; Nocedal & Wright 2006, §8.1; scipy's approx_derivative uses
-    u**(1/2) and u**(1/3) of the dtype, FiniteDiff.jl sqrt(eps) and cbrt(eps)).
+    §5.4 and §5.6; Nocedal & Wright 2006, §8.1). scipy's approx_derivative and
+    FiniteDiff.jl use the machine epsilon eps = 2u instead: sqrt(eps) and cbrt(eps),
+    steps sqrt(2) and 2**(1/3) times these.
 
     Parameters
     ----------
