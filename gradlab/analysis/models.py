@@ -5,7 +5,7 @@
 * rounding: ``sigma_F sqrt(sum c_j**2) / h`` with sigma_F the noise level of J
   in the format (the standard deviation of independent errors in the stencil's
   values), and ``u |g_i|`` for the complex step, which has no cancellation;
-* the classical optimal steps and best errors (REFERENCES.md): forward
+* the classical optimal steps and best errors (docs/references.md): forward
   h* = 2 sqrt(eps_f / M2), best 2 sqrt(eps_f M2); central h* = (3 eps_f / M3)**(1/3),
   best (9/8)**(1/3) eps_f**(2/3) M3**(1/3).
 """

@@ -1,4 +1,4 @@
-"""Objective families for the scaling studies (DESIGN.md, "Objectives").
+"""Objective families for the scaling studies (docs/design.md, "Objectives").
 
 Every family returns an :class:`~gradlab.arithmetic.objective.Objective` whose ``fn`` and
 analytic ``grad`` are written once with the evaluation namespace ``xp``

@@ -1,4 +1,4 @@
-"""The classic gradient-checking exercise's network (DESIGN.md, "seed_net")."""
+"""The classic gradient-checking exercise's network (docs/design.md, "The seed network")."""
 
 from __future__ import annotations
 
