@@ -194,3 +194,13 @@ def test_a_given_reference_is_reused_only_when_it_serves(monkeypatch) -> None:
     other = gl.exact(gl.objectives.mlp((3, 4, 1), seed=3), "float32", digits=60, orders=(3,))
     gl.fd_errors(obj, **kw, references={"float32": other})  # another point: computed again
     assert len(calls) == 2
+
+
+def test_nominal_points_are_exact_for_every_offset() -> None:
+    # central6 is exact for a polynomial of degree 6, so D_exact(h) = g up to the reference's
+    # precision; a nominal point 3h rounded to 53 bits (3 * 0.1 needs 55) would leave a
+    # truncation of about 1e-17 |g|
+    obj = gl.Objective(lambda t, xp: xp.sum(t**6 + t**3), np.array([0.3, -1.7]), name="poly6")
+    df = gl.fd_errors(obj, formats=["float64"], schemes=["central6"], steps=[0.1, 0.0137],
+                      noise={"float64": 1e-16})
+    assert np.all(np.abs(df["err_trunc"]) <= 1e-30 * np.abs(df["exact"]))

@@ -117,6 +117,18 @@ def _validate(
     return _Validated(fl, sl, np.unique(st), ca)
 
 
+def _exact_offset(theta_i: Any, k: int, h: Any) -> mpmath.mpf:
+    """theta_i + k h, exactly (a plain ``k * h`` would round to mpmath's 53 default bits,
+    which k = 3 times a 53-bit step exceeds)."""
+    return mpmath.fadd(theta_i, mpmath.fmul(k, fmts.exact_mpf(h), exact=True), exact=True)
+
+
+def _exact_complex(re: Any, im: Any) -> mpmath.mpc:
+    """re + i im with both parts exact (``mpmath.mpc(re, im)`` rounds them to 53 bits, which
+    loses the low bits of a longdouble or binary{p > 53} theta or step)."""
+    return mpmath.mp.make_mpc((fmts.exact_mpf(re)._mpf_, fmts.exact_mpf(im)._mpf_))
+
+
 def _rows(base: np.ndarray, coord: np.ndarray, value: np.ndarray, start: int, stop: int) -> np.ndarray:
     rows = np.repeat(base[None, :], stop - start, axis=0)
     rows[np.arange(stop - start), coord[start:stop]] = value[start:stop]
@@ -396,10 +408,10 @@ def _exact_rows(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt: _In
         for b in range(s_n):
             for j, k in enumerate(scheme.offsets):
                 if scheme.complex_step:
-                    nominal[a, b, j] = slot(int(i), mpmath.mpc(ti, nominal_h[b]))
-                    realised[a, b, j] = slot(int(i), mpmath.mpc(ti, in_fmt.h[b]))
+                    nominal[a, b, j] = slot(int(i), _exact_complex(ti, nominal_h[b]))
+                    realised[a, b, j] = slot(int(i), _exact_complex(ti, in_fmt.h[b]))
                 elif k != 0:
-                    nominal[a, b, j] = slot(int(i), mpmath.fadd(ti, k * nominal_h[b], exact=True))
+                    nominal[a, b, j] = slot(int(i), _exact_offset(ti, k, nominal_h[b]))
                     realised[a, b, j] = slot(int(i), fmts.exact_mpf(in_fmt.points[a, b, j]))
     return nominal, realised, row_coord, row_value
 
@@ -511,7 +523,7 @@ def _verify(ctx: _FormatContext, scheme: schs.Scheme, df: pd.DataFrame) -> float
     for i in coords:
         for k in scheme.offsets:
             p = list(ctx.theta)
-            p[i] = mpmath.fadd(ctx.theta[i], k * mpmath.mpf(h), exact=True)
+            p[i] = _exact_offset(ctx.theta[i], k, h)
             pts.append(p)
     vals, _ = ref_hi(ref_hi.convert(np.asarray(pts, dtype=object)))
     mp = mpmath.MPContext()
