@@ -19,7 +19,6 @@ import pandas as pd
 
 from gradlab.arithmetic import formats
 from gradlab.arithmetic.evaluator import Evaluator
-from gradlab.arithmetic.namespaces import MPNamespace
 from gradlab.arithmetic.objective import Objective
 
 __all__ = ["ExactResult", "VerificationError", "bits_to_digits", "digits_to_bits", "exact", "reference_bits"]
@@ -230,7 +229,8 @@ def _compute(
     orders: tuple[int, ...],
     deriv_prec: int,
 ) -> tuple[Any, list[Any], dict[int, list[Any]]]:
-    ns = MPNamespace(prec, data_format=fmt, exact_dot=True)
+    # the reference's namespace, called directly: the analytic gradient runs in it too
+    ns = Evaluator.reference(obj, fmt, prec).namespace()
     th = ns.from_values(np.asarray(theta, dtype=object))
     raw = np.asarray(obj.fn(th, ns))
     if raw.shape != ():
