@@ -1,5 +1,5 @@
 """Bug-injection benchmark: correct gradients and realistic backprop bugs, judged by
-gradlab.checking.check and by the peers' checkers at their defaults, in every format.
+gl.check and by the peers' checkers at their defaults, in every format.
 
 Declares the grid and writes tables, a figure and the numbers its paper quotes.
 """
@@ -22,7 +22,7 @@ from gradlab.reporting import plots
 from gradlab.reporting.paper import sci
 from gradlab.reporting.tables import provenance, write_table
 
-DESCRIPTION = "bug-injection benchmark: false alarms and misses of gradlab.checking.check and the peers"
+DESCRIPTION = "bug-injection benchmark: false alarms and misses of gl.check and the peers"
 FORMATS = ["float64", "float32", "float16", "bfloat16"]
 
 
