@@ -43,6 +43,9 @@ def _dies(p: dict[str, Any]) -> pd.DataFrame:
     return _rows(p)
 
 
+_BOOKKEEPING = ["_sweep.json", "_manifest.jsonl", ".lock"]  # the grid, the cells' checksums, the lock
+
+
 def _calls(calls: Path) -> list[int]:
     return sorted(int(f.name.split("-")[0]) for f in calls.glob("*-*"))
 
@@ -60,7 +63,7 @@ def test_serial_equals_parallel(tmp_path: Path) -> None:
     assert t.k.tolist() == [0, 1, 2, 0, 0, 1] and t.y.tolist() == [1.5] * 3 + [0.5, 1.0, 1.0]
     assert (serial.n_cells, serial.n_reused, serial.n_computed, serial.n_failed) == (4, 0, 4, 0)
     assert sorted(p.name for p in (tmp_path / "serial").iterdir()) == sorted(
-        [f"cell-{cell_key(c)}.parquet" for c in cells] + ["_sweep.json"]
+        [f"cell-{cell_key(c)}.parquet" for c in cells] + [*_BOOKKEEPING]
     )
     pd.testing.assert_frame_equal(read_sweep(tmp_path / "serial", cells), t)
     pd.testing.assert_frame_equal(read_sweep(tmp_path / "serial"), t)
@@ -113,15 +116,17 @@ def test_version_recomputes_cells_of_other_code(tmp_path: Path) -> None:
         run_sweep(_flaky, cells, tmp_path / "out", workers=1, meta={"version": "c"})
 
 
-def test_dead_worker_fails_its_cells_not_the_sweep(tmp_path: Path) -> None:
+def test_dead_worker_fails_its_cell_not_the_sweep(tmp_path: Path) -> None:
     cells = product(x=[1, 2, 3, 4])
     res = run_sweep(_dies, cells, tmp_path, workers=2, progress=False)
     t = res.table
     assert set(t.cell_index) == {0, 1, 2, 3}
-    assert t[t.cell_index == 1].error.iloc[0].startswith("BrokenProcessPool: ")
-    assert res.n_failed >= 1 and res.n_failed == (t.status == "error").sum()
+    bad = t[t.status == "error"]
+    assert bad.cell_index.tolist() == [1] and bad.x.tolist() == [2]  # the culprit alone, named
+    assert bad.error.iloc[0].startswith("WorkerDied: ") and "exit code 3" in bad.error.iloc[0]
+    assert (res.n_failed, res.n_computed) == (1, 4)
     again = run_sweep(_rows, cells, tmp_path, workers=2, progress=False)
-    assert (again.n_failed, again.n_computed) == (0, res.n_failed)
+    assert (again.n_failed, again.n_computed) == (0, 1)
 
 
 def test_bad_return_and_regrid(tmp_path: Path) -> None:
@@ -185,7 +190,7 @@ def test_resume_after_kill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert (res.n_reused, res.n_computed, res.n_failed) == (len(done), len(missing), 0)
     assert not list(out.glob(".tmp-*"))  # no temp files left behind
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"cell-{cell_key(c)}.parquet" for c in cells] + ["_sweep.json"]
+        [f"cell-{cell_key(c)}.parquet" for c in cells] + [*_BOOKKEEPING]
     )
     ref = run_sweep(sweep_slowcell.slow, cells, tmp_path / "ref", workers=1, progress=False)
     pd.testing.assert_frame_equal(res.table, ref.table)
