@@ -16,7 +16,9 @@ def test_bad_format_exits_nonzero(capsys: pytest.CaptureFixture[str]) -> None:
     assert "format" in capsys.readouterr().err
 
 
-def test_missing_command_exits_nonzero() -> None:
+def test_missing_command_exits_nonzero(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main([])
     assert exc.value.code == 2
+    err = capsys.readouterr().err  # one line, without argparse's usage
+    assert err.startswith("gradlab: error: the following arguments are required") and err.count("\n") == 1

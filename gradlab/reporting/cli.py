@@ -1,9 +1,13 @@
 """Command line: run studies, list them, build their papers, and a quick demo.
 
-    gradlab study NAME [--out DIR] [--quick] [--no-paper]
+    gradlab study NAME [--out DIR] [--quick] [--no-paper] [--workers N | --scheduler ADDRESS]
     gradlab studies
     gradlab paper build NAME [--results DIR]
     gradlab demo
+
+A usage error (a bad argument, an unknown study, a missing template, an output folder that cannot be
+written) is one line on stderr and exit code 2, found before anything is computed; so is a sweep folder
+that another run holds, found as the sweep starts. Any other error is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -13,21 +17,41 @@ import ast
 import importlib.util
 import inspect
 import os
+import re
+import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import NoReturn
 
 import pandas as pd
 
 from gradlab.analysis.engine import fd_errors
 from gradlab.analysis.summary import summarize
+from gradlab.arithmetic import formats
 from gradlab.objectives import seed_net
 from gradlab.reporting.paper import PaperError, build
 from gradlab.reporting.tables import read_table
+from gradlab.sweeps.runner import SweepLockedError
 
 DEMO_STEPS = (1e-10, 1e-7, 1e-5, 1e-3, 1e-1)
 _REPO = Path(__file__).resolve().parents[2]
+# a dask scheduler address: [protocol://]host:port, the host a name, an IPv4 or a bracketed IPv6 address
+_ADDRESS = re.compile(r"^(?:(?P<protocol>[a-z]+)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[^:/\[\]\s]+):(?P<port>\d+)$")
+_TCP_PROTOCOLS = ("tcp", "tls", "ws", "wss")  # the protocols whose scheduler can be probed by a TCP connect
+
+
+class CLIError(Exception):
+    """A usage error: reported as one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (argparse prints the usage first); it still exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"gradlab: error: {message} (see `{self.prog} --help`)\n")
 
 
 def studies_dir() -> Path:
@@ -69,27 +93,91 @@ def load_study(name: str) -> ModuleType:
     return module
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: a positive int."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return n
+
+
+def _check_scheduler(address: str) -> None:
+    """Refuse a malformed scheduler address, or a TCP one where nothing listens (5 s to connect)."""
+    m = _ADDRESS.match(address)
+    if m is None:
+        raise CLIError(f"--scheduler {address!r} is not a scheduler address like tcp://HOST:PORT")
+    if (m["protocol"] or "tcp") in _TCP_PROTOCOLS:
+        try:
+            socket.create_connection((m["host"].strip("[]"), int(m["port"])), timeout=5).close()
+        except OSError as e:
+            raise CLIError(f"--scheduler {address}: nothing listens there ({e.strerror or e})") from None
+
+
+def _check_out(out: Path, option: str, paper: bool) -> None:
+    """Create the output folder ``out`` if need be and check that files can be written in it, so that
+    a study fails before it computes, not when it writes its first table."""
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"{option} {out} is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as e:
+        raise CLIError(f"{option} {out} is not a writable directory ({e.strerror or e})") from None
+    written = {out / "tables": "folder", out / "figures": "folder"}  # what every study writes
+    if paper:
+        written[out / "paper.md"] = "file"
+    for path, kind in written.items():
+        if path.exists() and path.is_dir() != (kind == "folder"):
+            raise CLIError(f"{option} {out}: {path} is in the way of the {kind} the study writes there")
+
+
 def _build_paper(name: str, results: Path) -> Path:
     template = papers_dir() / name / "paper.md"
     if not template.exists():
-        raise ValueError(f"no paper template {template}")
+        raise CLIError(f"no paper template {template}")
     numbers = results / "tables" / "numbers.parquet"
     if not numbers.exists():
-        raise ValueError(f"no numbers table at {numbers}: run `gradlab study {name}` first")
-    return build(template, read_table(numbers), results / "paper.md")
+        raise CLIError(f"no numbers table at {numbers}: run `gradlab study {name}` first")
+    try:
+        table = read_table(numbers)
+    except ValueError as e:  # a damaged table
+        raise CLIError(str(e)) from None
+    try:
+        return build(template, table, results / "paper.md")
+    except OSError as e:
+        raise CLIError(f"cannot write {results / 'paper.md'} ({e.strerror or e})") from None
+
+
+def _load_checked(args: argparse.Namespace) -> ModuleType:
+    """The study's module, once its name and its options for sweeps are checked."""
+    known = _studies()
+    if args.name not in known:
+        raise CLIError(f"unknown study {args.name!r}; available: {', '.join(known) or 'none'} "
+                       f"(in {studies_dir()})")
+    if args.workers is not None and args.scheduler is not None:
+        raise CLIError("give --workers (local processes) or --scheduler (dask), not both")
+    module = load_study(args.name)
+    accepts = inspect.signature(module.run).parameters
+    if any(getattr(args, k) is not None and k not in accepts for k in ("workers", "scheduler")):
+        raise CLIError(f"study {args.name!r} runs in one process: it takes no --workers or --scheduler")
+    if args.scheduler is not None:
+        _check_scheduler(args.scheduler)
+    return module
 
 
 def _cmd_study(args: argparse.Namespace) -> int:
-    module = load_study(args.name)
+    module = _load_checked(args)
     out = Path(args.out) if args.out else Path("results") / args.name
+    paper = not args.no_paper and (papers_dir() / args.name / "paper.md").exists()
+    _check_out(out, "--out", paper)
     extra = {k: getattr(args, k) for k in ("workers", "scheduler") if getattr(args, k) is not None}
-    accepts = inspect.signature(module.run).parameters
-    if any(k not in accepts for k in extra):
-        raise ValueError(f"study {args.name!r} runs in one process: it takes no --workers or --scheduler")
     info = module.run(out, quick=args.quick, progress=not args.quiet, **extra)
     print(f"study {args.name}: {len(info['tables'])} tables and {len(info['figures'])} figure "
           f"files in {out} ({info['seconds']:.0f} s)")
-    if not args.no_paper and (papers_dir() / args.name / "paper.md").exists():
+    if paper:
         print(f"paper: {_build_paper(args.name, out)}")
     return 0
 
@@ -108,6 +196,11 @@ def _cmd_paper(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The exercise's network: FD error and its three parts, per format and step."""
+    for name in args.formats:
+        try:
+            formats.get(name)
+        except ValueError as e:
+            raise CLIError(f"--formats: {e}") from None
     t0 = time.perf_counter()
     obj = seed_net(stable=args.stable)
     df = fd_errors(obj, formats=args.formats, schemes=["central"], steps=list(DEMO_STEPS),
@@ -124,10 +217,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``gradlab`` console script."""
-    parser = argparse.ArgumentParser(prog="gradlab", description="gradlab: finite-difference "
-                                     "gradients, measured exactly.")
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gradlab", description="gradlab: finite-difference gradients, measured exactly.")
     sub = parser.add_subparsers(dest="command", required=True)
     study = sub.add_parser("study", help="run a study: tables, figures and its paper")
     study.add_argument("name")
@@ -135,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     study.add_argument("--quick", action="store_true", help="a coarse grid, for a first look")
     study.add_argument("--no-paper", action="store_true", help="do not build the paper")
     study.add_argument("--quiet", action="store_true", help="no progress bars")
-    study.add_argument("--workers", type=int, help="local processes for a sweep study (default: all cores)")
+    study.add_argument("--workers", type=_positive_int,
+                       help="local processes for a sweep study (default: all cores)")
     study.add_argument("--scheduler", help="dask.distributed scheduler address for a sweep study")
     study.set_defaults(run=_cmd_study)
     sub.add_parser("studies", help="list the studies").set_defaults(run=_cmd_studies)
@@ -150,11 +242,17 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--stable", action="store_true", help="use the stable-loss twin")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(run=_cmd_demo)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``gradlab`` console script: 0 on success, 2 on a usage error (a bad
+    command line exits through SystemExit(2), as argparse does)."""
+    args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (ValueError, PaperError) as exc:
-        print(f"gradlab: error: {exc}", file=sys.stderr)
+    except (CLIError, PaperError, SweepLockedError) as exc:
+        print(f"gradlab: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 
 
