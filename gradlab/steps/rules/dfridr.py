@@ -8,12 +8,11 @@ import numpy as np
 
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic import validation
 from gradlab.steps.results import FunctionLike, Status, StepResult
 from gradlab.steps.rules.search import (
     active_set,
     central_difference,
-    integer,
-    positive,
     result,
     scale,
     setup,
@@ -75,15 +74,11 @@ def ridders(
     >>> bool(np.all(np.abs(res.approx - 1) < 1e-12)), res.status.tolist()
     (True, [0, 0])
     """
-    con = positive("con", con)
-    safe = positive("safe", safe)
-    if con <= 1:
-        raise ValueError(f"con must exceed 1, got {con!r}")
-    if safe <= 1:
-        raise ValueError(f"safe must exceed 1, got {safe!r}")
+    con = validation.greater("con", con, 1)
+    safe = validation.greater("safe", safe, 1)
     if h0 is not None:
-        h0 = positive("h0", h0)
-    ntab = integer("ntab", ntab, 2)
+        h0 = validation.positive("h0", h0)
+    ntab = validation.integer("ntab", ntab, 2)
     cf, sch = setup("ridders", f, theta, format, scheme, ("central",))
     n = cf.n
     con2 = con * con

@@ -9,6 +9,7 @@ import numpy as np
 
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic import validation
 from gradlab.steps.results import FunctionLike, Status, StepResult
 from gradlab.steps.rules.search import (
     LogBracket,
@@ -16,7 +17,6 @@ from gradlab.steps.rules.search import (
     active_set,
     divided,
     eps_rel,
-    integer,
     probe,
     result,
     scale,
@@ -80,7 +80,7 @@ def dumontet_vignes(
     >>> bool(abs(res.h[0] / (3e-12) ** (1 / 3) - 1) < 0.1), res.status.tolist()
     (True, [0])
     """
-    itmax = integer("maxiter", maxiter, 1)
+    itmax = validation.integer("maxiter", maxiter, 1)
     cf, sch, f0, level = setup_noisy("dumontet_vignes", f, theta, format, scheme, ("central",),
                                      noise, n_lines, nf, seed)
     n, s, eps_f = cf.n, scale(cf), level.eps

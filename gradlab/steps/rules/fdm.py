@@ -10,8 +10,9 @@ import numpy as np
 
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic import validation
 from gradlab.steps.results import FunctionLike, Status, StepResult
-from gradlab.steps.rules.search import REAL, positive, probe, result, setup
+from gradlab.steps.rules.search import REAL, probe, result, setup
 
 __all__ = ["fdm_bound"]
 
@@ -138,7 +139,7 @@ def fdm_bound(
     >>> bool(abs(res.h[0] / (3 * 2.0**-52) ** (1 / 3) - 1) < 0.01), res.nfev
     (True, 5)
     """
-    condition, factor = positive("condition", condition), positive("factor", factor)
+    condition, factor = validation.positive("condition", condition), validation.positive("factor", factor)
     cf, sch = setup("fdm_bound", f, theta, format, scheme, REAL)
     n, fmt = cf.n, cf.fmt
     est = _Estimator.of(sch, fmt.eps, condition, factor)

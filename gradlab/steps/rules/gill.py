@@ -38,13 +38,13 @@ import numpy as np
 
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic import validation
 from gradlab.arithmetic.coordinate import CoordinateFunction
 from gradlab.steps.results import FunctionLike, Status, StepResult
 from gradlab.steps.rules.search import (
     NoiseSpec,
     active_set,
     divided,
-    integer,
     probe,
     result,
     setup_noisy,
@@ -262,7 +262,7 @@ def gmsw(
     >>> bool(abs(res.h[0] / want - 1) < 0.05), res.status.tolist(), res.nfev
     (True, [0], 3)
     """
-    itmax = integer("maxiter", maxiter, 1)
+    itmax = validation.integer("maxiter", maxiter, 1)
     cf, sch, f0, level = setup_noisy("gmsw", f, theta, format, scheme, ("forward", "backward", "central"),
                                      noise, n_lines, nf, seed)
     eps_a = level.eps

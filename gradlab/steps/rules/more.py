@@ -10,13 +10,13 @@ import numpy as np
 
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic import validation
 from gradlab.steps.results import FunctionLike, Status, StepResult
 from gradlab.steps.rules.search import (
     ONE_SIDED,
     NoiseSpec,
     divided,
     eps_rel,
-    positive,
     probe,
     result,
     scale,
@@ -32,7 +32,7 @@ def _more_wild(
     n_lines: Any, nf: Any, seed: Any,
 ) -> StepResult:
     """Shared body of :func:`more_wild` (order 2) and :func:`more_wild_central` (order 3)."""
-    tau1, tau2 = positive("tau1", tau1), positive("tau2", tau2)
+    tau1, tau2 = validation.positive("tau1", tau1), validation.positive("tau2", tau2)
     cf, sch, f0, level = setup_noisy(rule, f, theta, format, scheme, allowed, noise, n_lines, nf, seed)
     n, s, eps_f = cf.n, scale(cf), level.eps
     ks = (-1, 1) if order == 2 else (-2, -1, 1, 2)

@@ -1,4 +1,5 @@
-"""What the step rules share: argument checks, the trial points and their divided
+"""What the step rules share: their argument checks (built on
+:mod:`gradlab.arithmetic.validation`), the trial points and their divided
 differences, the noise level, the active-set search loop, the log-scale bracket, and the
 result.
 
@@ -20,8 +21,8 @@ import numpy as np
 from gradlab.analysis.noise import rounding_floor
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic import validation
 from gradlab.arithmetic.coordinate import CoordinateFunction
-from gradlab.arithmetic.objective import Objective
 from gradlab.arithmetic.stencil import stencil
 from gradlab.steps.optimal import _noise
 from gradlab.steps.results import FunctionLike, Status, StepResult
@@ -38,10 +39,8 @@ __all__ = [
     "divided",
     "ecnoise_options",
     "eps_rel",
-    "integer",
     "noise_level",
     "noise_spec",
-    "positive",
     "probe",
     "realised",
     "result",
@@ -61,38 +60,20 @@ REAL = ("forward", "backward", "central", "central4", "central6")
 # ---------------------------------------------------------------- argument checks
 
 
-def positive(name: str, value: Any) -> float:
-    """A positive finite float, or ValueError naming the parameter."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return v
-
-
-def integer(name: str, value: Any, minimum: int) -> int:
-    """An integer of at least ``minimum`` (not a bool), or ValueError naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def noise_spec(noise: Any) -> NoiseSpec:
-    """``"ecnoise"``, ``"roundoff"`` or a positive float, or ValueError."""
+    """``"ecnoise"``, ``"roundoff"`` or a positive number, or ValueError/TypeError naming
+    ``noise``."""
     if isinstance(noise, str):
         if noise not in ("ecnoise", "roundoff"):
             raise ValueError(f"noise must be 'ecnoise', 'roundoff' or a positive number, got {noise!r}")
         return noise
-    return positive("noise", noise)
+    return validation.positive("noise", noise)
 
 
 def ecnoise_options(n_lines: Any, nf: Any, seed: Any) -> tuple[int, int, int]:
-    """The ECnoise sample's ``n_lines >= 1``, ``nf >= 7`` (Moré & Wild) and integer seed."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    return integer("n_lines", n_lines, 1), integer("nf", nf, 7), int(seed)
+    """The ECnoise sample's ``n_lines >= 1``, ``nf >= 7`` (Moré & Wild) and seed >= 0."""
+    return (validation.integer("n_lines", n_lines, 1), validation.integer("nf", nf, 7),
+            validation.integer("seed", seed, 0))
 
 
 def setup(
@@ -100,16 +81,15 @@ def setup(
     scheme: schs.Scheme | str, allowed: tuple[str, ...] | None,
 ) -> tuple[CoordinateFunction, schs.Scheme]:
     """Check f, theta, format and scheme for a rule; the counted evaluator and the scheme."""
-    sch = schs.get(scheme)  # ValueError naming `scheme` for an unknown name
+    sch = validation.one_scheme("scheme", scheme)
     if allowed is not None and sch.name not in allowed:
         raise ValueError(f"scheme: {rule} chooses a step for {' or '.join(allowed)} differences, "
                          f"got {sch.name!r}")
-    if not callable(f) and not isinstance(f, Objective):
-        raise TypeError(f"f must be an Objective or a callable, got {type(f).__name__}")
-    fmt = fmts.get(format)  # ValueError naming `format` for an unknown name
+    f = validation.function("f", f)
+    fmt = validation.one_format("format", format)
     if fmt.dtype is None:
         raise ValueError(f"format: step rules run in hardware formats, got the emulated {fmt.name!r}")
-    return CoordinateFunction(f, theta, fmt), sch
+    return CoordinateFunction(f, validation.point("theta", theta, f), fmt), sch
 
 
 # ---------------------------------------------------------------- trial points and differences

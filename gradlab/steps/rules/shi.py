@@ -32,6 +32,7 @@ import numpy as np
 
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic import validation
 from gradlab.arithmetic.coordinate import CoordinateFunction
 from gradlab.steps.results import FunctionLike, Status, StepResult
 from gradlab.steps.rules.search import (
@@ -41,8 +42,6 @@ from gradlab.steps.rules.search import (
     active_set,
     divided,
     eps_rel,
-    integer,
-    positive,
     probe,
     result,
     scale,
@@ -175,12 +174,12 @@ def shi_xie_xuan_nocedal(
     >>> bool(np.all((0.41 * hstar <= res.h) & (res.h <= 1.53 * hstar))), res.status.tolist()
     (True, [0, 0])
     """
-    rl, ru = positive("rl", rl), positive("ru", ru)
+    rl, ru = validation.positive("rl", rl), validation.positive("ru", ru)
     if not 1 < rl < ru:
         raise ValueError(f"rl and ru must satisfy 1 < rl < ru, got rl={rl!r}, ru={ru!r}")
     if h0 is not None:
-        h0 = positive("h0", h0)
-    itmax = integer("maxiter", maxiter, 1)
+        h0 = validation.positive("h0", h0)
+    itmax = validation.integer("maxiter", maxiter, 1)
     cf, sch, f0, level = setup_noisy("shi_xie_xuan_nocedal", f, theta, format, scheme,
                                      ("forward", "backward", "central"), noise, n_lines, nf, seed)
     n, s, eps_f = cf.n, scale(cf), level.eps

@@ -9,8 +9,9 @@ import numpy as np
 
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic import validation
 from gradlab.steps.results import FunctionLike, Status, StepResult
-from gradlab.steps.rules.search import positive, result, scale, setup, short
+from gradlab.steps.rules.search import result, scale, setup, short
 
 __all__ = ["fixed", "relative"]
 
@@ -49,7 +50,7 @@ def fixed(
     >>> res.rule, float(res.h[0]), float(res.info["h_realised"][0]), res.nfev
     ('fixed_1e-4', 0.0001, 0.0, 0)
     """
-    step = positive("h", h)
+    step = validation.positive("h", h)
     cf, sch = setup("fixed", f, theta, format, scheme, None)
     return result(f"fixed_{short(step)}", cf, sch, np.full(cf.n, step),
                   np.full(cf.n, Status.SUCCESS), {"note": "fixed absolute step"})
@@ -89,9 +90,7 @@ def relative(
     >>> res.rule, np.allclose(res.h, 2.0**(-24/3) * np.array([1.0, 4.0]))
     ('relative_cbrt_u', True)
     """
-    p = positive("power", power)
-    if p > 1:
-        raise ValueError(f"power must lie in (0, 1], got {power!r}")
+    p = validation.in_range("power", power, 0, 1, include_high=True)
     cf, sch = setup("relative", f, theta, format, scheme, None)
     if math.isclose(p, 0.5):
         name = "relative_sqrt_u"

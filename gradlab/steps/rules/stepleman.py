@@ -9,12 +9,11 @@ import numpy as np
 
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic import validation
 from gradlab.steps.results import FunctionLike, Status, StepResult
 from gradlab.steps.rules.search import (
     active_set,
     central_difference,
-    integer,
-    positive,
     result,
     scale,
     setup,
@@ -72,12 +71,10 @@ def stepleman_winarsky(
     >>> bool(1e-7 < res.h[0] < 1e-4), res.status.tolist()
     (True, [0, 0])
     """
-    beta = positive("beta", beta)
-    if beta <= 1:
-        raise ValueError(f"beta must exceed 1, got {beta!r}")
+    beta = validation.greater("beta", beta, 1)
     if h0 is not None:
-        h0 = positive("h0", h0)
-    itmax = integer("maxiter", maxiter, 2)
+        h0 = validation.positive("h0", h0)
+    itmax = validation.integer("maxiter", maxiter, 2)
     cf, sch = setup("stepleman_winarsky", f, theta, format, scheme, ("central",))
     s = scale(cf)
     start = 0.1 * s if h0 is None else np.full(cf.n, h0)
