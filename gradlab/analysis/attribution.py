@@ -30,8 +30,9 @@ import mpmath
 import numpy as np
 import pandas as pd
 
-from gradlab.analysis.noise import line_points, noise_level
+from gradlab.analysis.noise import exact_at_theta, line_points, noise_level
 from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic import validation
 from gradlab.arithmetic.namespaces import MPNamespace
 from gradlab.arithmetic.objective import Objective, call_batched
 
@@ -191,9 +192,12 @@ def attribute_noise(
     >>> top.op, top.code
     ('+', 'a3 = 1 / (1 + xp.exp(-z3))')
     """
-    fmt = fmts.get(format)
+    validation.objective("obj", obj)
+    fmt = validation.one_format("format", format)
+    n_lines, nf = validation.integer("n_lines", n_lines, 1), validation.integer("nf", nf, 7)
+    rng = np.random.default_rng(validation.integer("seed", seed, 0))
     theta = [fmt.round(t) for t in obj.theta0]
-    rng = np.random.default_rng(seed)
+    exact_at_theta(obj, fmt, 2 * fmt.p + 64, theta)  # refuses a J not finite at theta, before the work
     rel = float(np.sqrt(fmt.u))
     blocks = [line_points(theta, fmt, nf, rel, rng.choice([-1, 1], size=obj.n_params))[0]
               for _ in range(n_lines)]

@@ -26,7 +26,7 @@ import mpmath
 import numpy as np
 import pandas as pd
 
-from gradlab.arithmetic import formats
+from gradlab.arithmetic import formats, validation
 from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.objective import Objective, fp_events
 
@@ -36,7 +36,9 @@ __all__ = [
     "NoiseResult",
     "ecnoise",
     "ecnoise_line",
+    "exact_at_theta",
     "line_points",
+    "mp_values",
     "noise_level",
     "rounding_floor",
 ]
@@ -47,6 +49,55 @@ ECNOISE_STATUS = {
     3: "noise not detected: spacing too large",
     4: "J is not finite at some points",
 }
+
+
+def mp_values(ev: Evaluator, points: np.ndarray) -> tuple[np.ndarray, list[bytes] | None]:
+    """J at each row of ``points``, as :class:`Evaluator` computes it, and a NaN where an
+    mpmath arithmetic (exact or emulated) meets a pole.
+
+    mpmath raises ZeroDivisionError where IEEE arithmetic would give an infinity (J has a
+    pole at a point): the batch is then evaluated point by point, and such a point's J is
+    NaN (its branch signature empty), data for the caller to flag rather than a crash.
+    """
+    try:
+        return ev(points)
+    except ZeroDivisionError:
+        if ev.dtype is not object:
+            raise
+    ctx = ev.context
+    nan = ctx.mpc(ctx.nan, ctx.nan) if ev.is_complex else ctx.nan
+    values = np.empty(len(points), dtype=object)
+    sigs: list[bytes] = []
+    for r in range(len(points)):
+        try:
+            v, s = ev(points[r : r + 1])
+            values[r], sig = v[0], (s or [b""])[0]
+        except ZeroDivisionError:
+            values[r], sig = nan, b""
+        sigs.append(sig)
+    return values, (sigs if ev.record_branches else None)
+
+
+def exact_at_theta(obj: Objective, fmt: formats.Format, prec: int, theta: list[Any],
+                   record_branches: bool = False) -> tuple[Any, bytes]:
+    """The exact J at theta (values of the format) and its branch signature, refusing a J that
+    is not finite there: no reference, noise level or error exists at such a point.
+
+    Raises
+    ------
+    ValueError
+        Naming the objective and the format, with the value mpmath found.
+    """
+    if not all(mpmath.isfinite(t) for t in theta):
+        raise ValueError(f"obj.theta0 overflows format {fmt.name}")
+    ev = Evaluator.reference(obj, fmt, prec, record_branches=record_branches)
+    where = f"at obj.theta0 rounded to {fmt.name} (objective {obj.name!r})"
+    try:
+        vals, sigs = ev(ev.convert(np.asarray([theta], dtype=object)))
+    except ZeroDivisionError:
+        raise ValueError(f"J is not finite {where}: its exact evaluation divides by zero") from None
+    validation.finite_value("J", vals[0], where)
+    return vals[0], (sigs or [b""])[0]
 
 
 def ecnoise(values: Any) -> tuple[float, int, np.ndarray]:
@@ -317,16 +368,16 @@ def noise_level(
     >>> round(naive.in_units(naive.sigma_direct)), round(stable.in_units(stable.sigma_direct), 1)
     (78, 0.8)
     """
-    fmt = formats.get(format)
-    if n_lines < 1:
-        raise ValueError(f"n_lines must be at least 1, got {n_lines}")
-    if nf < 7:
-        raise ValueError(f"nf must be at least 7 (Moré & Wild), got {nf}")
+    validation.objective("obj", obj)
+    fmt = validation.one_format("format", format)
+    n_lines, nf = validation.integer("n_lines", n_lines, 1), validation.integer("nf", nf, 7)
+    seed = validation.integer("seed", seed, 0)
+    rel0 = math.sqrt(fmt.u) if rel_spacing is None else validation.positive("rel_spacing", rel_spacing)
     n = obj.n_params
     rng = np.random.default_rng(seed)
     theta = [formats.round_exact(t, fmt) for t in obj.theta0]
-    rel0 = math.sqrt(fmt.u) if rel_spacing is None else float(rel_spacing)
     prec = 2 * fmt.p + 64
+    j0, _ = exact_at_theta(obj, fmt, prec, theta)
     reference = Evaluator.reference(obj, fmt, prec)
     in_fmt = Evaluator(obj, fmt)
     rows, nfev = [], 0
@@ -345,14 +396,7 @@ def noise_level(
         nfev += nf * line_sample.attempts
         block, s, vals_f = line_sample.block, line_sample.rel_spacing, line_sample.values
         sigma_ec, status = line_sample.sigma, line_sample.status
-        vals_x, _ = reference(reference.convert(block))
-        with mpmath.workprec(prec):
-            e = np.array(
-                [
-                    float(formats.exact_mpf(a) - formats.exact_mpf(b))
-                    for a, b in zip(vals_f, vals_x, strict=True)
-                ]
-            )
+        e = _deviations(vals_f, mp_values(reference, reference.convert(block))[0], prec)
         finite = np.isfinite(e)
         errors.append(e[finite])
         rows.append(
@@ -370,11 +414,10 @@ def noise_level(
     usable = [e for e in errors if e.size > 1]
     pooled = float(np.sqrt(np.mean([np.var(e, ddof=1) for e in usable]))) if usable else np.inf
     detected = lines.loc[lines["status"] == 1, "sigma_ecnoise"]
-    j0, _ = reference(reference.convert(np.asarray([theta], dtype=object)))
     return NoiseResult(
         objective=obj.name,
         format=fmt.name,
-        value=abs(float(formats.exact_mpf(j0[0]))),
+        value=abs(float(formats.exact_mpf(j0))),
         u=fmt.u,
         sigma_ecnoise=float(np.median(detected)) if len(detected) else math.nan,
         sigma_direct=pooled,
@@ -385,6 +428,13 @@ def noise_level(
         n_nonfinite=int(lines["n_nonfinite"].sum()),
         fp_events=dict(events),
     )
+
+
+def _deviations(values: np.ndarray, exact: np.ndarray, prec: int) -> np.ndarray:
+    """J_F - J per point, each difference formed at ``prec`` bits and converted to float64."""
+    with mpmath.workprec(prec):
+        return np.array([float(formats.exact_mpf(a) - formats.exact_mpf(b))
+                         for a, b in zip(values, exact, strict=True)])
 
 
 def _as_dtype(block: np.ndarray, fmt: formats.Format) -> np.ndarray:
