@@ -193,7 +193,9 @@ def test_a_given_reference_is_reused_only_when_it_serves(monkeypatch) -> None:
     gl.fd_errors(obj, **kw, references={"float32": poor})  # too few digits: computed again
     other = gl.exact(gl.objectives.mlp((3, 4, 1), seed=3), "float32", digits=60, orders=(3,))
     gl.fd_errors(obj, **kw, references={"float32": other})  # another point: computed again
-    assert len(calls) == 2
+    impostor = gl.Objective(lambda t, xp: xp.sum(xp.tanh(t)), obj.theta0, name=obj.name)
+    gl.fd_errors(impostor, **kw, references={"float32": rich})  # its name and point, another J
+    assert len(calls) == 3
 
 
 def test_nominal_points_are_exact_for_every_offset() -> None:

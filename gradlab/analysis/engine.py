@@ -40,9 +40,10 @@ from tqdm.auto import tqdm
 
 from gradlab.analysis.exact import ExactResult, VerificationError, bits_to_digits, exact, reference_bits
 from gradlab.analysis.models import model_round, model_trunc
-from gradlab.analysis.noise import noise_level
+from gradlab.analysis.noise import exact_at_theta, mp_values, noise_level
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic import validation
 from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.namespaces import namespace_for
 from gradlab.arithmetic.objective import Objective, fp_events
@@ -65,28 +66,36 @@ def default_steps(n: int = 61, lo: float = 1e-12, hi: float = 1.0) -> np.ndarray
 
 @dataclass(frozen=True)
 class _Validated:
+    """The arguments of one :func:`fd_errors` call, checked and in the form the engine uses."""
+
     formats: list[fmts.Format]
     schemes: list[schs.Scheme]
     steps: np.ndarray
     coords: np.ndarray
+    noise: dict[str, float]
+    references: dict[str, ExactResult]
+    seed: int
+    workers: int
+
+
+def _coords(coords: Any, n: int, seed: int) -> np.ndarray:
+    """All coordinates (None), a sample of that size (an integer) or these indices."""
+    if coords is None:
+        return np.arange(n)
+    if isinstance(coords, (bool, np.bool_, int, np.integer)):
+        size = validation.integer("coords (a sample size)", coords, 1)
+        rng = np.random.default_rng(seed)
+        return np.sort(rng.choice(n, size=min(size, n), replace=False))
+    return validation.indices("coords", coords, n)
 
 
 def _validate(
-    obj: Objective,
-    formats: Sequence[str | fmts.Format] | str,
-    schemes: Sequence[str | schs.Scheme] | str,
-    steps: Any,
-    coords: Any,
-    seed: int,
+    obj: Objective, formats: Any, schemes: Any, steps: Any, coords: Any, noise: Any,
+    references: Any, seed: Any, workers: Any,
 ) -> _Validated:
-    if not isinstance(obj, Objective):
-        raise TypeError(f"obj must be a gradlab.Objective, got {type(obj).__name__}")
-    fl = [fmts.get(f) for f in ([formats] if isinstance(formats, (str, fmts.Format)) else formats)]
-    sl = [schs.get(s) for s in ([schemes] if isinstance(schemes, (str, schs.Scheme)) else schemes)]
-    if not fl:
-        raise ValueError("formats must name at least one format")
-    if not sl:
-        raise ValueError("schemes must name at least one scheme")
+    validation.objective("obj", obj)
+    fl = validation.format_list("formats", formats)
+    sl = validation.scheme_list("schemes", schemes)
     for f in fl:
         for s in sl:
             if s.complex_step and f.dtype is not None and f.complex_dtype is None:
@@ -94,27 +103,18 @@ def _validate(
                     f"schemes: the complex step is not available in format {f.name} "
                     "(numpy has no complex type for it); drop 'complex' or the format"
                 )
-    try:
-        st = np.atleast_1d(np.asarray(steps, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise TypeError(f"steps must be an array of positive numbers, got {steps!r}") from None
-    if st.ndim != 1 or st.size == 0:
-        raise ValueError(f"steps must be a non-empty 1-D array, got shape {st.shape}")
-    if not np.all(np.isfinite(st)) or np.any(st <= 0):
-        raise ValueError(f"steps must be positive and finite; got {st[~(np.isfinite(st) & (st > 0))][:3]}")
-    n = obj.n_params
-    if coords is None:
-        ca = np.arange(n)
-    elif isinstance(coords, (int, np.integer)):
-        if coords < 1:
-            raise ValueError(f"coords as a sample size must be at least 1, got {coords}")
-        rng = np.random.default_rng(seed)
-        ca = np.sort(rng.choice(n, size=min(int(coords), n), replace=False))
-    else:
-        ca = np.unique(np.asarray(coords, dtype=int))
-        if ca.size == 0 or ca.min() < 0 or ca.max() >= n:
-            raise ValueError(f"coords must be indices in [0, {n}), got {coords!r}")
-    return _Validated(fl, sl, np.unique(st), ca)
+    st = validation.steps("steps", steps)
+    for f in fl:
+        validation.steps_in_format("steps", st, f)
+    seed = validation.integer("seed", seed, 0)
+    refs = validation.per_format("references", references, fl)
+    for name, ref in refs.items():
+        if not isinstance(ref, ExactResult):
+            raise TypeError(f"references[{name!r}] must be an ExactResult (gradlab.exact), "
+                            f"got {type(ref).__name__}")
+    n_workers = (os.cpu_count() or 1) if workers is None else validation.integer("workers", workers, 1)
+    return _Validated(fl, sl, np.unique(st), _coords(coords, obj.n_params, seed),
+                      validation.noise_levels("noise", noise, fl), refs, seed, n_workers)
 
 
 def _exact_offset(theta_i: Any, k: int, h: Any) -> mpmath.mpf:
@@ -145,7 +145,7 @@ def _raw(v: Any) -> Any:
 
 def _forked_chunk(bounds: tuple[int, int]) -> tuple[list[Any], list[bytes] | None]:
     ev, base, coord, value = _FORKED["args"]
-    vals, sigs = ev(_rows(base, coord, value, *bounds))
+    vals, sigs = mp_values(ev, _rows(base, coord, value, *bounds))
     return [_raw(v) for v in vals], sigs
 
 
@@ -193,7 +193,8 @@ def _eval_rows(
             _FORKED.clear()
     else:
         for a, b in bounds:
-            chunk_vals, chunk_sigs = ev(_rows(base, coord, value, a, b))
+            rows = _rows(base, coord, value, a, b)
+            chunk_vals, chunk_sigs = mp_values(ev, rows)
             out[a:b] = chunk_vals
             if chunk_sigs is not None:
                 recorded = True
@@ -271,7 +272,8 @@ class _InFormat:
     quotient : ndarray, shape (C, S)
         D_F.
     nonfinite, overflow : ndarray of bool, shape (C, S)
-        J is NaN / infinite at some stencil point.
+        J is NaN / infinite at some stencil point; overflow also when a stencil point or
+        the denominator fl(den fl(h)) is beyond the format's range.
     zero_step : ndarray of bool, shape (C, S)
         Some nonzero offset did not move the point (or fl(h) = 0).
     """
@@ -380,6 +382,11 @@ def _in_format(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, events: Coun
         d_f = _quotient(scheme, jf, h_f, fmt)
     events.update(ev)
     nonfinite, overflow = _nonfinite_j(jf, scheme.complex_step, fmt)
+    if fmt.dtype is not None and not scheme.complex_step:
+        # a point or the denominator beyond the range: J at inf, or D_F = x / inf = 0, is no FD value
+        with np.errstate(over="ignore"):
+            denominator = np.isinf(scheme.denominator * h_f)
+        overflow = overflow | ~np.isfinite(points[:, :, need]).all(axis=-1) | denominator[None, :]
     return _InFormat(h_mp, points, d_f, nonfinite, overflow, zero_step)
 
 
@@ -440,9 +447,10 @@ def _exact_points(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt: _
 def _flags(in_fmt: _InFormat, exact_pts: _ExactPoints, a: int, b: int, d_f: Any) -> str:
     """The flags of one (coordinate, step), comma-separated (see :data:`FLAGS`)."""
     flags = []
-    if in_fmt.nonfinite[a, b] or mpmath.isnan(d_f):
+    approx = float(d_f)  # an emulated format's D_F may be finite yet beyond float64's table
+    if in_fmt.nonfinite[a, b] or math.isnan(approx):
         flags.append("nonfinite")
-    if in_fmt.overflow[a, b] or mpmath.isinf(d_f):
+    if in_fmt.overflow[a, b] or math.isinf(approx):
         flags.append("overflow")
     if in_fmt.zero_step[a, b]:
         flags.append("zero_step")
@@ -475,6 +483,15 @@ def _decomposed_rows(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt
             return values[0] / h
         return mp.fsum(w * v for w, v in zip(weights, values, strict=True)) / h
 
+    def magnitude(a: int, b: int, hf: float) -> Any:
+        """sum_j |c_j J_j|, which the exact sums resolve to ``resolution``: about abs_w |J(theta)|,
+        but the stencil's values can far exceed J(theta) for steps above 1."""
+        centre = abs_w * abs(j_exact)
+        if hf <= 1 or scheme.complex_step:
+            return centre
+        return max([centre] + [mp.fsum(abs(w * v) for w, v in zip(weights, vs, strict=True))
+                               for vs in (exact_pts.nominal[a, b], exact_pts.realised[a, b])])
+
     rows = []
     for a, i in enumerate(run.coords):
         g = mp.make_mpf(fmts.exact_mpf(ref.grad[i])._mpf_)
@@ -487,10 +504,10 @@ def _decomposed_rows(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt
             rows.append((
                 int(i), hf, float(ctx.theta[i]), float(g), float(d_f),
                 float(d_f - g), float(d_exact - g), float(d_real - d_exact), float(d_f - d_real),
-                model_trunc(scheme, hf, None if d_k is None else float(d_k)),
+                _model_trunc(scheme, hf, None if d_k is None else float(d_k)),
                 model_round(scheme, hf, ctx.sigma, ctx.fmt.u, float(g)),
                 _flags(in_fmt, exact_pts, a, b, d_f),
-                float(resolution * (abs_w * abs(j_exact) / h + abs(g))),
+                float(resolution * (magnitude(a, b, hf) / h + abs(g))),
             ))
     return rows
 
@@ -510,10 +527,18 @@ def _scheme_table(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, events: C
 
 
 def _verify(ctx: _FormatContext, scheme: schs.Scheme, df: pd.DataFrame) -> float:
-    """Digits on which err_trunc at the smallest step survives 64 more bits of precision."""
+    """Digits on which err_trunc at the smallest step, and at the largest if it exceeds 1,
+    survives 64 more bits of precision."""
     if scheme.complex_step:
         return 17.0  # no cancellation: nothing to verify beyond the exact gradient
-    h = float(df["h"].min())
+    steps = {float(df["h"].min())}
+    if float(df["h"].max()) > 1:  # steps above 1 cancel too, as J grows along the stencil
+        steps.add(float(df["h"].max()))
+    return min(_verify_step(ctx, scheme, df, h) for h in steps)
+
+
+def _verify_step(ctx: _FormatContext, scheme: schs.Scheme, df: pd.DataFrame, h: float) -> float:
+    """Digits on which err_trunc at the step h survives 64 more bits of precision."""
     sub = df[df["h"] == h]
     hi = ctx.prec + 64
     ref_hi = Evaluator.reference(ctx.obj, ctx.fmt, hi)
@@ -525,7 +550,7 @@ def _verify(ctx: _FormatContext, scheme: schs.Scheme, df: pd.DataFrame) -> float
             p = list(ctx.theta)
             p[i] = _exact_offset(ctx.theta[i], k, h)
             pts.append(p)
-    vals, _ = ref_hi(ref_hi.convert(np.asarray(pts, dtype=object)))
+    vals, _ = mp_values(ref_hi, ref_hi.convert(np.asarray(pts, dtype=object)))
     mp = mpmath.MPContext()
     mp.prec = hi + 32
     j_n = len(scheme.offsets)
@@ -534,55 +559,135 @@ def _verify(ctx: _FormatContext, scheme: schs.Scheme, df: pd.DataFrame) -> float
         s = mp.fsum(mp.mpf(c.numerator) / c.denominator * mp.make_mpf(vals[r * j_n + j]._mpf_)
                     for j, c in enumerate(scheme.weights))
         t_hi = float(s / mp.mpf(h) - mp.make_mpf(fmts.exact_mpf(ctx.ref.grad[i])._mpf_))
-        if abs(t_hi - trunc) <= tols[r]:
-            continue  # equal to the reference's resolution
+        if t_hi == trunc or (math.isnan(t_hi) and math.isnan(trunc)) or abs(t_hi - trunc) <= tols[r]:
+            continue  # equal (or non-finite alike at both precisions), or within the resolution
+        if not (math.isfinite(t_hi) and math.isfinite(trunc)):
+            worst = 0.0  # finite at one precision only
+            continue
         rel = abs(t_hi - trunc) / max(abs(t_hi), 1e-300)
         worst = min(worst, -math.log10(rel) if rel > 0 else 17.0)
     return worst
 
 
+_PROBE_STEP = 2**-32  # the probes' spacing: their truncation, ~2**-64 relative, is far below their test
+_PROBE_TOL = 24  # bits on which a probe must agree with the reference
+
+
+def _agrees(a: Any, b: Any, tol: Any) -> bool:
+    """|a - b| <= tol, with a and b taken exactly."""
+    d = mpmath.fsub(fmts.exact_mpf(a), fmts.exact_mpf(b), exact=True)
+    return bool(mpmath.isfinite(d) and abs(d) <= tol)
+
+
+def _probes_agree(ref: ExactResult, obj: Objective, fmt: fmts.Format, theta: list[Any], prec: int,
+                  floor: Any, orders: Sequence[int], coords: np.ndarray) -> bool:
+    """The reference's diagonal derivatives (and a numerical gradient) at every coordinate of
+    ``coords`` against central differences of this objective's exact J, spaced 2**-32 at
+    enough bits that only their truncation, about 2**-64 relatively, remains.
+
+    A derivative the reference itself verified to fewer than 12 digits (at a kink) is not
+    probed: it says nothing either way.
+    """
+    pos = {int(c): j for j, c in enumerate(ref.coords.tolist())}
+    probes: list[tuple[Any, int, int, tuple[int, ...], Any]] = []  # (value, coord, order, offsets, weights)
+    if obj.grad is None:
+        probes += [(ref.grad[i], i, 1, (-1, 1), schs.fd_weights((-1, 1), 1)) for i in coords.tolist()]
+    for k in orders:
+        digits = ref.derivative_digits.get(k)
+        ks = tuple(range(-(k // 2 + 1), k // 2 + 2))
+        ws = schs.fd_weights(ks, k)
+        probes += [(ref.derivatives[k][pos[i]], i, k, ks, ws) for i in coords.tolist()
+                   if digits is not None and digits[pos[i]] >= 12]
+    if not probes:
+        return True
+    bits = prec + 32 * max(k for _, _, k, _, _ in probes) + 64
+    rows = []
+    for _, i, _, ks, _ in probes:
+        for j in ks:
+            row = list(theta)
+            row[i] = mpmath.fadd(theta[i], mpmath.fmul(j, _PROBE_STEP, exact=True), exact=True)
+            rows.append(row)
+    ev = Evaluator.reference(obj, fmt, bits)
+    vals, _ = mp_values(ev, ev.convert(np.asarray(rows, dtype=object)))
+    at = 0
+    with mpmath.workprec(bits + 64):
+        for want, _, k, ks, ws in probes:
+            got = mpmath.fsum(mpmath.mpf(w.numerator) / w.denominator * fmts.exact_mpf(vals[at + j])
+                              for j, w in enumerate(ws)) / mpmath.mpf(_PROBE_STEP) ** k
+            at += len(ks)
+            tol = mpmath.ldexp(max(abs(fmts.exact_mpf(want)), abs(got)), -_PROBE_TOL) + floor
+            if not _agrees(want, got, tol):
+                return False
+    return True
+
+
 def _reference_serves(
-    ref: ExactResult, obj: Objective, fmt: fmts.Format, theta: list[Any], digits: int,
+    ref: ExactResult, obj: Objective, fmt: fmts.Format, theta: list[Any], prec: int, j_theta: Any,
     orders: Sequence[int], coords: np.ndarray,
 ) -> bool:
-    """Whether a given reference holds everything fd_errors needs of it, verified."""
-    return (
-        ref.objective == obj.name and ref.format == fmt.name and ref.digits_verified >= digits
+    """Whether a given reference holds everything fd_errors needs, verified, and is this
+    objective's by content (its name proves nothing: objectives share the default name).
+
+    Content: the format and theta rounded to it; J(theta) and, for an analytic gradient,
+    the objective's gradient at theta, both evaluated exactly here, agreeing to half the
+    working precision; then, at every coordinate, the derivatives the engine takes from
+    the reference, probed by :func:`_probes_agree`.
+    """
+    if not (
+        ref.format == fmt.name and ref.digits_verified >= bits_to_digits(prec)
+        and ref.method == ("analytic" if obj.grad is not None else "numerical")
         and len(ref.theta) == len(theta) and all(a == b for a, b in zip(ref.theta, theta, strict=True))
         and all(k in ref.derivatives for k in orders)
         and set(coords.tolist()) <= set(ref.coords.tolist())
-    )
+    ):
+        return False
+    half = prec // 2
+    scale = max([abs(fmts.exact_mpf(g)) for g in ref.grad] + [abs(fmts.exact_mpf(j_theta))])
+    floor = mpmath.ldexp(scale, -half)  # what "zero" means for values of this size
+    if not _agrees(ref.value, j_theta, mpmath.ldexp(abs(fmts.exact_mpf(j_theta)), -half)):
+        return False
+    if obj.grad is not None:
+        ns = Evaluator.reference(obj, fmt, prec).namespace()
+        g = np.asarray(obj.grad(ns.from_values(np.asarray(theta, dtype=object)), ns), dtype=object)
+        if g.shape != ref.grad.shape or not all(
+                _agrees(a, b, floor) for a, b in zip(g, ref.grad, strict=True)):
+            return False
+    return _probes_agree(ref, obj, fmt, theta, prec, floor, orders, coords)
 
 
-def _format_context(
-    obj: Objective, fmt: fmts.Format, v: _Validated, noise: Mapping[str, float] | None,
-    references: Mapping[str, ExactResult] | None, seed: int, events: Counter[str],
-) -> _FormatContext:
+def _model_trunc(scheme: schs.Scheme, h: float, derivative: float | None) -> float:
+    """:func:`model_trunc`, infinite (0 for a zero derivative) where h**q overflows float64."""
+    try:
+        return model_trunc(scheme, h, derivative)
+    except OverflowError:  # (a None derivative returns NaN before h**q is formed)
+        c = float(scheme.leading) * (derivative or 0.0)
+        return c * math.inf if c != 0 else 0.0
+
+
+def _format_context(obj: Objective, fmt: fmts.Format, v: _Validated, events: Counter[str]
+                    ) -> _FormatContext:
     """The reference, noise level and centre values of one format (events of J(theta) counted)."""
-    prec = reference_bits(fmt, float(v.steps.min()), max(s.order for s in v.schemes))
+    order = max(s.order for s in v.schemes)
+    # steps above 1 cancel too, as J grows along the stencil: the mirror of reference_bits'
+    # (q + 2) log2(1 / h_min) for steps below 1
+    prec = (reference_bits(fmt, float(v.steps.min()), order)
+            + (order + 2) * max(0, math.ceil(math.log2(float(v.steps.max())))))
     theta_mp = [fmt.round(t) for t in obj.theta0]
-    if not all(mpmath.isfinite(t) for t in theta_mp):
-        raise ValueError(f"obj.theta0 overflows format {fmt.name}")
+    j_theta, sig_c = exact_at_theta(obj, fmt, prec, theta_mp, record_branches=True)
     orders = sorted({s.truncation_derivative for s in v.schemes})
-    ref_digits = bits_to_digits(prec)
-    given = (references or {}).get(fmt.name)
-    if given is not None and _reference_serves(given, obj, fmt, theta_mp, ref_digits, orders, v.coords):
+    given = v.references.get(fmt.name)
+    if given is not None and _reference_serves(given, obj, fmt, theta_mp, prec, j_theta, orders, v.coords):
         ref = given
     else:
-        ref = exact(obj, fmt, digits=ref_digits, orders=orders, coords=v.coords.tolist())
-    if noise is not None and fmt.name in noise:
-        sigma = float(noise[fmt.name])
-    else:
-        sigma = noise_level(obj, fmt, seed=seed).sigma
+        ref = exact(obj, fmt, digits=bits_to_digits(prec), orders=orders, coords=v.coords.tolist())
+    sigma = v.noise[fmt.name] if fmt.name in v.noise else noise_level(obj, fmt, seed=v.seed).sigma
     theta_f = namespace_for(fmt).from_values(np.asarray([fmt.from_mpf(t) for t in theta_mp], dtype=object))
-    ref_ev = Evaluator.reference(obj, fmt, prec, record_branches=True)
-    _, sig_c = ref_ev(ref_ev.convert(np.asarray([theta_mp], dtype=object)))
     with fp_events() as ev:
         j_center = Evaluator(obj, fmt)(theta_f[None, :])[0][0]
     events.update(ev)
     mp = mpmath.MPContext()
     mp.prec = prec + 32
-    return _FormatContext(obj, fmt, theta_mp, theta_f, ref, j_center, (sig_c or [b""])[0], sigma, prec, mp)
+    return _FormatContext(obj, fmt, theta_mp, theta_f, ref, j_center, sig_c, sigma, prec, mp)
 
 
 def fd_errors(
@@ -608,19 +713,24 @@ def fd_errors(
     schemes : str or sequence
         Schemes (see :func:`gradlab.arithmetic.schemes.get`).
     steps : array_like, optional
-        Nominal steps h > 0 (default: 61 log-spaced steps from 1e-12 to 1).
+        Nominal steps h > 0, each within every format's range (default: 61 log-spaced
+        steps from 1e-12 to 1). A step whose stencil points or denominator overflow the
+        format gives rows flagged ``overflow``.
     coords : None, int or sequence of int
         All coordinates, a random sample of that size (drawn with ``seed``), or
-        these coordinates.
+        these coordinates (integers; floats are refused, not truncated).
     noise : dict, optional
-        Noise level of J per format name for ``model_round``; by default it is
-        measured with :func:`gradlab.noise_level` (direct estimate).
+        Noise level of J (finite, >= 0; 0 models a noiseless J) per format name for
+        ``model_round``, keyed by some of ``formats`` only; by default it is measured with
+        :func:`gradlab.noise_level` (direct estimate).
     references : dict, optional
         Exact references (:func:`gradlab.analysis.exact`) per format name, reused instead of
-        computing them when they are of this objective (name and point) and format, cover the
-        coordinates and derivative orders, and verify the digits the steps need
-        (:func:`gradlab.analysis.exact.reference_bits`; otherwise the reference is computed
-        as usual).
+        computing them when they cover the coordinates and derivative orders, verify the
+        digits the steps need (:func:`gradlab.analysis.exact.reference_bits`) and are this
+        objective's by content, not by name: the same format and rounded theta, J(theta)
+        and the gradient at theta recomputed here, and the diagonal derivatives probed at
+        the coordinates (see ``_reference_serves``). Otherwise the reference is computed
+        as usual.
     seed : int
     progress : bool
         Show progress bars.
@@ -639,6 +749,9 @@ def fd_errors(
 
     Raises
     ------
+    TypeError, ValueError
+        For a bad argument (the message names it), and ValueError when the exact J is not
+        finite at theta0 rounded to a format.
     VerificationError
         When the truncation error at the smallest step changes in its first 6 digits
         at 64 more bits of working precision.
@@ -651,16 +764,14 @@ def fd_errors(
     >>> bool((df.err_total - (df.err_trunc + df.err_step + df.err_round)).abs().max() < 1e-12)
     True
     """
-    v = _validate(obj, formats, schemes, default_steps() if steps is None else steps, coords, seed)
-    n_workers = (os.cpu_count() or 1) if workers is None else int(workers)
-    if n_workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    run = _Run(v.steps, v.coords, progress, n_workers)
+    v = _validate(obj, formats, schemes, default_steps() if steps is None else steps, coords, noise,
+                  references, seed, workers)
+    run = _Run(v.steps, v.coords, progress, v.workers)
     tables = []
     attrs: dict[str, Any] = {"ref_digits": {}, "fp_events": {}, "noise": {}, "grad_digits": {}}
     for fmt in v.formats:
         events: Counter[str] = Counter()
-        ctx = _format_context(obj, fmt, v, noise, references, seed, events)
+        ctx = _format_context(obj, fmt, v, events)
         attrs["noise"][fmt.name] = ctx.sigma
         attrs["grad_digits"][fmt.name] = ctx.ref.digits_verified
         for scheme in v.schemes:
@@ -668,8 +779,8 @@ def fd_errors(
             digits = _verify(ctx, scheme, df)
             if digits < 6:
                 raise VerificationError(
-                    f"{fmt.name}/{scheme.name}: the truncation error at the smallest step "
-                    f"changed in its {digits:.1f}th digit at 64 more bits"
+                    f"{fmt.name}/{scheme.name}: the truncation error at the smallest step (or "
+                    f"the largest, above 1) changed in its {digits:.1f}th digit at 64 more bits"
                 )
             attrs["ref_digits"][f"{fmt.name}/{scheme.name}"] = digits
             tables.append(df)
@@ -701,15 +812,19 @@ def fd_gradient(
     Returns
     -------
     ndarray of float64, shape (N,)
-        The format's results, converted exactly (non-finite values kept).
+        The format's results, converted exactly (non-finite values kept), and NaN where
+        fl(h), a stencil point or the denominator fl(den fl(h)) is beyond the format's
+        range: there is no FD value there (a bounded J would give a silent 0 = x / inf).
     """
-    fmt, sch = fmts.get(format), schs.get(scheme)
+    validation.objective("obj", obj)
+    fmt, sch = validation.one_format("format", format), validation.one_scheme("scheme", scheme)
     if fmt.dtype is None:
-        raise ValueError("fd_gradient runs in hardware formats; use fd_errors for binary{p}")
+        raise ValueError("format: fd_gradient runs in hardware formats; use fd_errors for binary{p}")
     n = obj.n_params
-    hs = np.broadcast_to(np.asarray(h, dtype=np.float64), (n,)).copy()
-    if not np.all(np.isfinite(hs)) or np.any(hs <= 0):
-        raise ValueError("h must be positive and finite")
+    hs = validation.steps("h", h)
+    if hs.size not in (1, n):
+        raise ValueError(f"h must be one step or one per coordinate ({n}), got {hs.size}")
+    hs = np.broadcast_to(hs, (n,)).copy()
     theta = fmts.round_array(obj.theta0, fmt)
     h_f = fmts.round_array(hs, fmt)
     idx = np.arange(n)
@@ -721,7 +836,8 @@ def fd_gradient(
         rows[idx, idx] = theta + 1j * h_f
         with fp_events():
             vals, _ = Evaluator(obj, fmt, is_complex=True)(rows)
-            return np.asarray(_quotient(sch, vals[:, None], h_f, fmt), dtype=np.float64)
+            approx = np.asarray(_quotient(sch, vals[:, None], h_f, fmt), dtype=np.float64)
+        return np.where(np.isinf(h_f), np.nan, approx)
     need = _evaluated(sch)
     in_fmt = Evaluator(obj, fmt)
     with fp_events():
@@ -736,4 +852,6 @@ def fd_gradient(
             center = in_fmt(theta[None, :])[0][0]
             for j in set(range(len(sch.offsets))) - set(need):
                 jv[:, j] = center
-        return np.asarray(_quotient(sch, jv, h_f, fmt), dtype=np.float64)
+        approx = np.asarray(_quotient(sch, jv, h_f, fmt), dtype=np.float64)
+        beyond = ~np.isfinite(pts).all(axis=-1) | np.isinf(sch.denominator * h_f)
+    return np.where(beyond, np.nan, approx)
