@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from gradlab.analysis.errors import rel_2g, rel_g, rel_sum
+from gradlab.arithmetic import validation
 
 __all__ = ["SUMMARY_COLUMNS", "summarize"]
 
@@ -44,6 +45,11 @@ def _norm(grp: pd.DataFrame, col: str, scale: float) -> float:
     return float(np.linalg.norm(v) * scale)
 
 
+_NEEDS_EXACT = ["grad_norm", "err_norm", "trunc_norm", "step_norm", "round_norm", "rel_sum", "rel_2g",
+                "rel_g", "rms", "max_abs", "err_norm_rse"]
+"""The metrics that compare with the exact gradient: NaN where it is not finite."""
+
+
 def _group_row(key: tuple[Any, ...], grp: pd.DataFrame) -> dict[str, Any]:
     """The summary row of one (objective, format, scheme, h)."""
     n_coords = len(grp)
@@ -52,10 +58,14 @@ def _group_row(key: tuple[Any, ...], grp: pd.DataFrame) -> dict[str, Any]:
     err = _norm(grp, "err_total", scale)
     gn, an = _norm(grp, "exact", scale), _norm(grp, "approx", scale)
     flags = grp["flag"].astype(str)
+    # a row without its exact gradient (a table edited or joined by hand) has no error to
+    # measure: flagged, and the metrics that need g are NaN, never a finite number
+    no_exact = ~np.isfinite(grp["exact"].to_numpy(dtype=np.float64))
+    flags = flags.mask(no_exact, (flags + ",").str.lstrip(",") + "exact_nonfinite")
     flagged = flags != ""
     counts = flags[flagged].str.split(",").explode().value_counts()
     e_abs = grp["err_total"].abs().to_numpy(dtype=np.float64)
-    return {
+    row = {
         **dict(zip(_KEYS, key, strict=True)),
         "grad_norm": gn,
         "approx_norm": an,
@@ -75,6 +85,9 @@ def _group_row(key: tuple[Any, ...], grp: pd.DataFrame) -> dict[str, Any]:
         "model_trunc_norm": _norm(grp, "model_trunc", scale) if "model_trunc" in grp else np.nan,
         "model_round_norm": _norm(grp, "model_round", scale) if "model_round" in grp else np.nan,
     }
+    if no_exact.any():
+        row.update(dict.fromkeys(_NEEDS_EXACT, np.nan))
+    return row
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
@@ -105,7 +118,15 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         ``model_trunc_norm`` and ``model_round_norm`` are the norms of the
         model columns (the parts as the error model predicts them). A non-finite FD
         value makes the metrics of its row ``inf`` (the FD gradient is not finite),
-        never NaN; ``flags`` counts each flag.
+        never NaN; ``flags`` counts each flag. A non-finite ``exact`` (no reference: a
+        table edited or joined by hand) adds the flag ``exact_nonfinite`` and makes every
+        metric that compares with g NaN, never a finite number.
+
+    Raises
+    ------
+    TypeError, ValueError
+        When ``df`` is not a DataFrame, lacks a column of fd_errors, or repeats a
+        (objective, format, scheme, h, coord) row, which would be counted twice.
 
     Examples
     --------
@@ -115,11 +136,16 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     >>> float(sm.rel_sum.iloc[0]) < 1e-6, int(sm.n_flagged.iloc[0])
     (True, 0)
     """
-    missing = {"err_total", "err_trunc", "err_step", "err_round", "exact", "approx", "flag"} - set(
-        df.columns
-    )
-    if missing:
-        raise ValueError(f"df lacks the columns {sorted(missing)}; pass the table of fd_errors")
+    validation.table("df (the table of fd_errors)", df,
+                     [*_KEYS, "coord", "err_total", "err_trunc", "err_step", "err_round", "exact",
+                      "approx", "flag"])
+    repeated = df.duplicated([*_KEYS, "coord"])
+    if repeated.any():
+        first = df[repeated].iloc[0]
+        raise ValueError(
+            f"df has {int(repeated.sum())} repeated rows, e.g. coord {first['coord']} of "
+            f"{first['objective']!r} in {first['format']}/{first['scheme']} at h = {first['h']}: "
+            "they would be counted twice (tables of two objectives with the same name?)")
     out = [_group_row(key, grp) for key, grp in df.groupby(_KEYS, sort=True)]
     res = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
     res.attrs.update(df.attrs)
