@@ -40,6 +40,7 @@ from scipy.special import erfinv
 from gradlab.analysis.noise import rounding_floor
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic import validation
 from gradlab.arithmetic.coordinate import CoordinateFunction
 from gradlab.arithmetic.namespaces import namespace_for
 from gradlab.arithmetic.objective import Objective
@@ -95,7 +96,8 @@ class CheckResult:
     upcasts : int
         Calls of a plain callable that returned another dtype than the format's.
     info : dict
-        Further details (none recorded by :func:`check` itself).
+        Further details: ``J_theta``, J at theta in the format (when it is not finite,
+        every row is ``nonfinite`` and the check says so).
     """
 
     passed: bool
@@ -121,8 +123,11 @@ class CheckResult:
         counts = self.report.status.value_counts().to_dict()
         head = "passed" if self.passed else "FAILED"
         parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        note = ("; J is not finite on some stencils in this format" if "nonfinite" in counts
-                else "")
+        j_theta = self.info.get("J_theta", 0.0)
+        if not np.isfinite(j_theta):
+            note = f"; J is not finite at theta itself in this format (J = {j_theta})"
+        else:
+            note = "; J is not finite on some stencils in this format" if "nonfinite" in counts else ""
         if not self.decided:
             head, note = "UNDECIDED", note + "; no row resolved in this format: nothing checked"
         return (f"gradient check in {self.format} ({self.scheme}, {self.mode}): {head} "
@@ -148,22 +153,18 @@ class _Rows:
     dirs: np.ndarray | None = None
 
 
-def _validated(format: fmts.Format | str, scheme: schs.Scheme | str, mode: str,
-               false_alarm: float, kinks: str, n_directions: int) -> tuple[fmts.Format, schs.Scheme]:
-    """The format and the scheme, once every argument of :func:`check` is known to be valid."""
-    fmt = fmts.get(format)
-    sch = schs.get(scheme)
+def _validated(format: Any, scheme: Any, mode: Any, false_alarm: Any, kinks: Any,
+               n_directions: Any, seed: Any) -> tuple[fmts.Format, schs.Scheme, float, int, int]:
+    """The format, the scheme, false_alarm, n_directions and seed, once every argument of
+    :func:`check` but f, grad and theta is known to be valid."""
+    fmt = validation.one_format("format", format)
+    sch = validation.one_scheme("scheme", scheme)
     if sch.complex_step:
         raise ValueError("scheme: check uses real difference schemes (forward, central, ...)")
-    if mode not in ("full", "directional"):
-        raise ValueError(f"mode must be 'full' or 'directional', got {mode!r}")
-    if not 0 < false_alarm < 1:
-        raise ValueError(f"false_alarm must lie in (0, 1), got {false_alarm}")
-    if kinks not in ("ignore", "fail"):
-        raise ValueError(f"kinks must be 'ignore' or 'fail', got {kinks!r}")
-    if mode == "directional" and n_directions < 1:
-        raise ValueError(f"n_directions must be at least 1, got {n_directions}")
-    return fmt, sch
+    validation.choice("mode", mode, ("full", "directional"))
+    validation.choice("kinks", kinks, ("ignore", "fail"))
+    return (fmt, sch, validation.in_range("false_alarm", false_alarm, 0, 1),
+            validation.integer("n_directions", n_directions, 1), validation.integer("seed", seed, 0))
 
 
 def _gradient(grad: Any, f: Any, theta_f: np.ndarray,
@@ -179,14 +180,14 @@ def _gradient(grad: Any, f: Any, theta_f: np.ndarray,
     elif callable(grad):
         gfun = lambda x: np.asarray(grad(x))  # noqa: E731
     else:
-        arr = np.asarray(grad)
+        arr = validation.real_array("grad", grad)
         if arr.shape != theta_f.shape:
             raise ValueError(f"grad has shape {arr.shape}; theta has shape {theta_f.shape}")
         gfun = lambda x: arr  # noqa: E731
     at_theta = gfun(theta_f)
     if at_theta.shape != theta_f.shape:
         raise ValueError(f"grad returned shape {at_theta.shape}; theta has shape {theta_f.shape}")
-    g64 = at_theta.astype(np.float64)
+    g64 = validation.real_array("grad at theta", at_theta)
     if not np.all(np.isfinite(g64)):
         raise ValueError(f"grad is not finite at theta (coordinates "
                          f"{np.flatnonzero(~np.isfinite(g64))[:5].tolist()})")
@@ -357,7 +358,10 @@ def check(
     >>> res.passed, len(res.report)
     (True, 47)
     """
-    fmt, sch = _validated(format, scheme, mode, false_alarm, kinks, n_directions)
+    fmt, sch, false_alarm, n_directions, seed = _validated(format, scheme, mode, false_alarm, kinks,
+                                                           n_directions, seed)
+    f = validation.function("f", f)
+    theta = validation.point("theta", theta, f)
     cf = CoordinateFunction(f, theta, fmt)
     gfun, g = _gradient(grad, f, cf.theta, fmt)
     pred = optimal_step(f, theta, fmt, sch, seed=seed)
@@ -379,4 +383,5 @@ def check(
         grad_noise=g_noise, kinks=np.flatnonzero(kink).tolist(), nfev=cf.nfev + pred.nfev,
         ngev=1 + n_g, z=float(z), false_alarm=false_alarm,
         power=_power(bound, n_directions) if mode == "directional" else "", upcasts=cf.upcasts,
+        info={"J_theta": pred.value},
     )

@@ -12,6 +12,7 @@ from gradlab.analysis.models import predicted_error, predicted_minimum
 from gradlab.analysis.noise import ecnoise_line, rounding_floor
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
+from gradlab.arithmetic import validation
 from gradlab.arithmetic.coordinate import CoordinateFunction
 from gradlab.arithmetic.stencil import stencil
 from gradlab.steps.results import FunctionLike, Status, StepResult
@@ -44,6 +45,9 @@ class OptimalStep:
         The gradient estimated from the same pilot evaluations.
     status : ndarray of int
         Per coordinate, a :class:`~gradlab.steps.results.Status` value.
+    value : float
+        J at theta in the format (where it is not finite, so is the pilot stencil of every
+        coordinate, whose status is then ``NONFINITE``).
     """
 
     format: str
@@ -56,6 +60,7 @@ class OptimalStep:
     derivative: np.ndarray
     grad_estimate: np.ndarray
     status: np.ndarray
+    value: float = math.nan
 
     def as_step_result(self, rule: str = "optimal_step") -> StepResult:
         """The per-coordinate steps as a :class:`StepResult`."""
@@ -149,17 +154,21 @@ def optimal_step(
     >>> 1e-6 < res.h_global < 1e-4, res.nfev
     (True, 489)
     """
-    sch = schs.get(scheme)
+    sch = validation.one_scheme("scheme", scheme)
     if sch.complex_step:
         raise ValueError("scheme: the complex step has no rounding/truncation trade-off to optimise")
-    cf = CoordinateFunction(f, theta, format)
+    n_lines, nf = validation.integer("n_lines", n_lines, 1), validation.integer("nf", nf, 7)
+    seed = validation.integer("seed", seed, 0)
+    f = validation.function("f", f)
+    cf = CoordinateFunction(f, validation.point("theta", theta, f), validation.one_format("format", format))
     q = sch.order
     sigma = _noise(cf, n_lines, nf, seed)
     noise_found = np.isfinite(sigma)
+    j0 = cf.center()  # one evaluation of J(theta), for the floor and the pilot spacing
     if not noise_found:
-        sigma = rounding_floor(cf.fmt, cf.center())
+        sigma = rounding_floor(cf.fmt, j0)
     # pilot spacing: where a (q+1)-th difference's rounding is ~ its truncation for unit derivatives
-    rel = (sigma / max(abs(cf.center()), 1e-300) if noise_found else cf.fmt.u) ** (1 / (q + 3))
+    rel = (sigma / max(abs(j0), 1e-300) if noise_found else cf.fmt.u) ** (1 / (q + 3))
     rel = min(rel, 0.1)
     deriv, grad, finite, resolution = _pilot_derivatives(cf, q + 1, rel, sigma)
     # a derivative within three noise deviations of zero is not measured: truncation is
@@ -203,5 +212,5 @@ def optimal_step(
     return OptimalStep(
         format=cf.fmt.name, scheme=sch.name, h=h, h_global=float(h_g),
         predicted_error=float(e_g), nfev=cf.nfev, sigma=float(sigma) if noise_found else math.nan,
-        derivative=deriv, grad_estimate=grad, status=status,
+        derivative=deriv, grad_estimate=grad, status=status, value=j0,
     )
