@@ -9,6 +9,7 @@ import numpy as np
 from gradlab.analysis.engine import fd_gradient
 from gradlab.analysis.exact import exact
 from gradlab.arithmetic import formats as fmts
+from gradlab.arithmetic import validation as validate
 from gradlab.arithmetic.namespaces import namespace_for
 from gradlab.arithmetic.objective import Objective, fp_events
 
@@ -77,11 +78,16 @@ def exercise_check(
     >>> gl.exercise_check(gl.objectives.seed_net()).passed
     True
     """
+    obj = validate.objective("obj", obj)
     if grad is None and obj.grad is None:
         raise ValueError(f"objective {obj.name!r} has no gradient to check (grad=None)")
-    if not (epsilon > 0 and np.isfinite(epsilon)):
-        raise ValueError(f"epsilon must be positive and finite, got {epsilon}")
-    fmt = fmts.get(format)
+    epsilon = validate.positive("epsilon", epsilon)
+    threshold = validate.positive("threshold", threshold)
+    fmt = validate.one_format("format", format)
+    if grad is not None:
+        grad = validate.real_vector("grad", grad)
+        if grad.shape != (obj.n_params,):
+            raise ValueError(f"grad must have shape ({obj.n_params},) like theta0, got {grad.shape}")
     if fmt.dtype is None:
         raise ValueError("the exercise's check runs in hardware formats only")
     # thetaplus/thetaminus, J, (J+ - J-) / (2 eps): the engine's central quotient in the format

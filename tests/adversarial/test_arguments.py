@@ -174,6 +174,12 @@ ERRORS: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("exercise_check no gradient", lambda: gl.exercise_check(NO_GRAD), ValueError, "no gradient"),
     ("exercise_check emulated format", lambda: gl.exercise_check(EXP, "binary24"), ValueError,
      "hardware formats"),
+    ("exercise_check grad wrong shape", lambda: gl.exercise_check(EXP, grad=np.array([0.1])), ValueError,
+     r"grad must have shape \(3,\)"),
+    ("exercise_check epsilon string", lambda: gl.exercise_check(EXP, epsilon="1e-7"), TypeError,
+     "epsilon must be a real number"),
+    ("exercise_check threshold nan", lambda: gl.exercise_check(EXP, threshold=np.nan), ValueError,
+     "threshold must be finite"),
     # the step rules
     ("fixed h a string", lambda: fixed(f_scalar, THETA, h="1e-3"), TypeError, "h must be a real number"),
     ("fixed h bool", lambda: fixed(f_scalar, THETA, h=True), TypeError, "h must be a real number"),
