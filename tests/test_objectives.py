@@ -15,7 +15,7 @@ import pytest
 from gradlab.arithmetic import formats
 from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.namespaces import MPNamespace, NumpyNamespace
-from gradlab.arithmetic.objective import Objective
+from gradlab.arithmetic.objective import Objective, call_grad
 from gradlab.objectives import (
     logistic_regression,
     mlp,
@@ -418,3 +418,42 @@ def test_wrong_types(factory: Callable[..., Objective], kwargs: dict[str, Any],
                      match: str) -> None:
     with pytest.raises(TypeError, match=match):
         factory(**kwargs)
+
+
+# -- confinement to the namespace ------------------------------------------------------
+
+
+def test_confinement_hands_back_plain_arrays(objectives: dict[str, Objective]) -> None:
+    """Guarded arrays live only inside a call: its results, and xp used outside one, are plain."""
+    obj = objectives["mlp_default"]
+    for fmt in ("float32", "binary16"):
+        ev = Evaluator(obj, fmt)
+        vals, _ = ev(ev.convert(formats.round_array(obj.theta0[None, :], "float16")))
+        assert type(vals) is np.ndarray
+    ns = MPNamespace(REF_PREC, data_format="float64")
+    g = call_grad(obj, obj.theta0, ns)
+    assert type(g) is np.ndarray and all(type(v) is ns.ctx.mpf for v in g)
+    assert np.array_equal(g, _exact_grad(obj))  # the same numbers as an unconfined call
+    f32 = NumpyNamespace("float32")
+    assert type(f32.exp(f32.asarray([1.0]))) is np.ndarray
+
+
+def test_python_numbers_enter_as_the_format_takes_them() -> None:
+    """Operators, xp.where and xp.maximum take a Python number as numpy does (NEP 50): rounded to
+    the format, in the reference as in the format itself."""
+    t0 = np.array([0.25, -2.0])
+
+    def fn(t: Any, xp: Any) -> Any:
+        return xp.sum(xp.maximum(t, 1.3) + xp.where(t > 0, 0.1, t) + t * 0.7 + t * 2049)
+
+    obj = Objective(fn, t0, vectorized=True)
+    ref = Evaluator.reference(obj, "float16", REF_PREC)
+    value = ref(ref.convert(t0[None, :]))[0][0]
+    c = {x: formats.round_exact(x, "float16") for x in (1.3, 0.1, 0.7, 2049)}  # 2049 -> 2048
+    with mpmath.workprec(REF_PREC):
+        want = 2 * c[1.3] + c[0.1] - 2 + (0.25 - 2) * (c[0.7] + c[2049])
+        assert formats.exact_mpf(value) == want
+    x = t0.astype(np.float16)
+    in_format = np.maximum(x, np.float16(1.3)) + np.where(x > 0, np.float16(0.1), x) + x * np.float16(0.7)
+    assert np.array_equal(in_format + x * np.float16(2048), np.maximum(x, 1.3) + np.where(x > 0, 0.1, x)
+                          + x * 0.7 + x * 2049)

@@ -6,7 +6,9 @@ exact reference (mpmath at ``prec`` bits on the format's rounded data and consta
 each real matrix product summed exactly and rounded once). It builds the namespaces
 for an evaluation, converts numbers into their type and evaluates J at a batch of
 points. Every evaluation of J in gradlab goes through one, so the reference's settings
-(``exact_dot``, the data format) cannot drift between call sites.
+(``exact_dot``, the data format) cannot drift between call sites, and every call of fn is
+confined to its namespace (:meth:`~gradlab.arithmetic.namespaces.Namespace.call`): arithmetic
+that escapes ``xp`` raises ``NamespaceEscapeError`` instead of running in float64.
 """
 
 from __future__ import annotations

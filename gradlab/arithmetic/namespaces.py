@@ -20,14 +20,28 @@ axes whatever the batch.
 Branches. ``relu``, ``maximum``, ``abs`` and ``where`` record which branch each
 point took when ``record_branches`` is set; two points whose records differ lie
 on different sides of a non-differentiable point (a kink).
+
+Confinement. :meth:`Namespace.call` runs ``fn(theta, xp)`` with every array it hands
+out (theta, and whatever an ``xp`` function or an operator returns) of a guarded
+ndarray subclass. Arithmetic operators and comparisons on them pass; a numpy
+function that would compute, branch or round outside the namespace (``np.exp``,
+``np.maximum``, ``np.where``, ``abs``), a conversion to a Python number, Python
+control flow on a value, ``xp.asarray`` of a theta-dependent array, a result of
+another type or dtype than the namespace's, and (in mpmath) a numpy operand the
+format would widen each raise :class:`NamespaceEscapeError`, which names the
+objective and the fix. A Python float or int operand is taken as the format takes
+it under NEP 50: numpy converts it to the array's dtype, so an :class:`MPNamespace`
+with a ``data_format`` first rounds it to that format.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import mpmath
 import numpy as np
@@ -50,9 +64,186 @@ def _context(prec: int) -> mpmath.MPContext:
         _CONTEXTS[prec] = ctx
     return _CONTEXTS[prec]
 
-__all__ = ["MPNamespace", "Namespace", "NumpyNamespace", "namespace_for"]
+__all__ = ["MPNamespace", "Namespace", "NamespaceEscapeError", "NumpyNamespace", "namespace_for"]
 
 _UNARY = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sqrt")
+
+_FIX = ("compute with xp's functions (xp.exp, xp.log, xp.maximum, xp.where, xp.sum, xp.matmul, ...) "
+       "on the arrays it is given, and pass data and constants through xp.asarray")
+
+
+class NamespaceEscapeError(TypeError):
+    """An objective's arithmetic left its evaluation namespace ``xp``.
+
+    Raised by :meth:`Namespace.call`, with the function named and the fix stated.
+    """
+
+
+# The ufuncs fn may apply to xp's arrays itself: the arithmetic operators (numpy turns
+# x ** 2, x ** 0.5 and x ** -1 into square, sqrt and reciprocal) and the comparisons,
+# whose results feed xp.where. Any other ufunc computes or branches outside xp.
+_OPERATOR_UFUNCS = frozenset({
+    np.add, np.subtract, np.multiply, np.true_divide, np.negative, np.positive, np.power,
+    np.square, np.sqrt, np.reciprocal, np.matmul, np.greater, np.greater_equal, np.less,
+    np.less_equal, np.equal, np.not_equal, np.logical_and, np.logical_or, np.logical_xor,
+    np.logical_not,
+})
+# numpy functions (not ufuncs) that choose between values: branches xp cannot record
+_BRANCHING = frozenset({np.where, np.select, np.piecewise, np.clip, np.sort, np.median, np.max,
+                        np.min, np.amax, np.amin, np.argmax, np.argmin})
+_XP_NAME = {"absolute": "abs", "fabs": "abs", "fmax": "maximum", "amax": "max"}
+
+
+class _Confinement(threading.local):
+    """Per thread: the namespaces whose functions are running, and the depth inside xp."""
+
+    def __init__(self) -> None:
+        self.active: list[Namespace] = []
+        self.depth = 0
+
+
+_STATE = _Confinement()
+
+
+def _enforcing() -> Namespace | None:
+    """The namespace whose function is running, when outside xp's own code; else None."""
+    st = _STATE
+    return st.active[-1] if st.active and not st.depth else None
+
+
+def _numpy_call(name: str) -> str:
+    alt = _XP_NAME.get(name, name)
+    hint = (f"use xp.{alt}" if hasattr(Namespace, alt)
+            else "xp has no such function: write it with xp's, a choice with xp.where")
+    return f"numpy.{name} was applied to xp's arrays directly ({hint})"
+
+
+def _plain(x: Any) -> Any:
+    return x.view(np.ndarray) if isinstance(x, _Guarded) else x
+
+
+def _guard(x: Any) -> Any:
+    """x as guarded arrays; a scalar becomes a 0-d array, so it stays guarded."""
+    if type(x) is np.ndarray:
+        return x.view(_Guarded)
+    if isinstance(x, (tuple, list)):  # two-output ufuncs, unflatten
+        return type(x)(_guard(v) for v in x)
+    if isinstance(x, np.ndarray):  # guarded already, or another namespace's own array type
+        return x
+    if isinstance(x, np.generic):
+        return np.asarray(x).view(_Guarded)
+    a = np.empty((), dtype=object)
+    a[()] = x
+    return a.view(_Guarded)
+
+
+def _leaving(what: str) -> None:
+    if _enforcing() is not None:
+        raise NamespaceEscapeError(what)
+
+
+class _Guarded(np.ndarray):
+    """An array handed to fn inside :meth:`Namespace.call`: operators pass, the rest is checked.
+
+    Outside a call (or inside xp's own functions) it behaves as a plain ndarray.
+    """
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        ns = _enforcing()
+        args = tuple(_plain(x) for x in inputs)
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = tuple(_plain(o) for o in out)
+        if ns is None:
+            return getattr(ufunc, method)(*args, **kwargs)
+        if ufunc not in _OPERATOR_UFUNCS:
+            raise NamespaceEscapeError(_numpy_call(ufunc.__name__))
+        result = getattr(ufunc, method)(*(ns._operand(a) for a in args), **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return _guard(result)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        enforcing = _enforcing() is not None
+        if enforcing and func in _BRANCHING:
+            raise NamespaceEscapeError(_numpy_call(func.__name__))
+        r = super().__array_function__(func, types, args, kwargs)
+        return r.view(_Guarded) if enforcing and type(r) is np.ndarray else r
+
+    def __getitem__(self, key: Any) -> Any:
+        r = super().__getitem__(key)
+        # an element stays a 0-d guarded array, so np.exp(theta[0]) is caught as well
+        return r if isinstance(r, np.ndarray) or _enforcing() is None else _guard(r)
+
+    def __float__(self) -> float:
+        _leaving("float() took a value out of the namespace (what follows it is Python arithmetic)")
+        return float(self.view(np.ndarray))
+
+    def __complex__(self) -> complex:
+        _leaving("complex() took a value out of the namespace")
+        return complex(self.view(np.ndarray))
+
+    def __int__(self) -> int:
+        _leaving("int() took a value out of the namespace")
+        return int(self.view(np.ndarray))
+
+    def __bool__(self) -> bool:
+        _leaving("Python control flow (if, while, and/or, min/max) depends on a value computed "
+                 "in xp: a branch that kink detection cannot see (use xp.where, xp.maximum, "
+                 "xp.relu or xp.abs)")
+        return bool(self.view(np.ndarray))
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _xp(method: _Method) -> _Method:
+    """An xp function: run on plain arrays, unchecked inside, its result guarded."""
+
+    @functools.wraps(method)
+    def confined(self: Namespace, *args: Any, **kwargs: Any) -> Any:
+        st = _STATE
+        if not st.active:
+            return method(self, *args, **kwargs)
+        st.depth += 1
+        try:
+            r = method(self, *(_plain(a) for a in args), **{k: _plain(v) for k, v in kwargs.items()})
+        finally:
+            st.depth -= 1
+        return r if st.depth else _guard(r)
+
+    return confined  # type: ignore[return-value]
+
+
+def _from_xp(x: Any) -> bool:
+    if isinstance(x, (list, tuple)):
+        return any(_from_xp(v) for v in x)
+    return isinstance(x, _Guarded)
+
+
+def _data(method: _Method) -> _Method:
+    """xp.asarray: data and constants from outside; xp's own arrays are refused."""
+
+    confined = _xp(method)
+
+    @functools.wraps(method)
+    def entry(self: Namespace, x: Any) -> np.ndarray:
+        if _enforcing() is not None and _from_xp(x):
+            raise NamespaceEscapeError(
+                "xp.asarray was given an array from xp (theta, or a value computed from it): "
+                "xp.asarray rounds data and constants into the format, and would drop what "
+                "the arithmetic carries beyond it; use the array as it is"
+            )
+        return confined(self, x)
+
+    return entry  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_constant(x: float | int, fmt: Format) -> mpmath.mpf | None:
+    """A Python number rounded to fmt, or None when fmt holds it exactly."""
+    r = round_exact(x, fmt)
+    return None if r == x else r
 
 
 class Namespace(ABC):
@@ -70,6 +261,71 @@ class Namespace(ABC):
         self.is_complex = is_complex
         self.branches = [] if record_branches else None
 
+    # -- confinement -----------------------------------------------------------
+    def call(self, f: Callable[[Any, Namespace], Any], theta: np.ndarray, label: str) -> np.ndarray:
+        """``f(theta, self)``, its arithmetic confined to this namespace (module docstring).
+
+        Parameters
+        ----------
+        f : callable
+            An objective's ``fn`` or ``grad``.
+        theta : ndarray
+            Numbers of this namespace (from :meth:`from_values`). A plain ndarray is handed
+            to ``f`` guarded; a subclass (a namespace's own array type) as it is.
+        label : str
+            Names ``f`` in errors, e.g. ``"fn of objective 'net'"``.
+
+        Returns
+        -------
+        ndarray
+            The result, as a plain array of this namespace's numbers.
+
+        Raises
+        ------
+        NamespaceEscapeError
+            If ``f``'s arithmetic left the namespace.
+        """
+        guard = type(theta) is np.ndarray
+        st = _STATE
+        if guard:
+            st.active.append(self)
+        try:
+            out = f(theta.view(_Guarded) if guard else theta, self)
+        except NamespaceEscapeError as exc:
+            raise NamespaceEscapeError(f"{label} computed outside its namespace xp ({self.name}): "
+                                       f"{exc}. Fix: {_FIX}") from exc
+        except ZeroDivisionError as exc:  # mpmath raises where numpy returns inf
+            raise ZeroDivisionError(f"{label} divided by zero in {self.name}: its value is not "
+                                    "finite") from exc
+        except TypeError as exc:
+            if not self._foreign(exc):
+                raise
+            raise NamespaceEscapeError(f"{label} computed outside its namespace xp ({self.name}): "
+                                       f"code that does not know xp's numbers got them ({exc}). "
+                                       f"Fix: {_FIX}") from exc
+        finally:
+            if guard:
+                st.active.pop()
+        out = np.asarray(out)
+        wrong = self._wrong_values(out)
+        if wrong:
+            raise NamespaceEscapeError(f"{label} computed outside its namespace xp ({self.name}): "
+                                       f"it returned {wrong}. Fix: {_FIX}")
+        return out
+
+    def _operand(self, x: Any) -> Any:
+        """An operand of the arithmetic as the format takes it (numpy: as it is)."""
+        return x
+
+    def _foreign(self, exc: TypeError) -> bool:
+        """Whether a TypeError raised inside fn means its numbers reached foreign code."""
+        return False
+
+    @abstractmethod
+    def _wrong_values(self, out: np.ndarray) -> str:
+        """What is wrong with a result's number type, or "" if nothing."""
+        ...
+
     # -- shapes --------------------------------------------------------------
     def _logical_axes(self, x: np.ndarray, axis: int | Sequence[int] | None) -> tuple[int, ...]:
         nd = x.ndim - self.batch_ndim
@@ -78,14 +334,17 @@ class Namespace(ABC):
         axes = (axis,) if isinstance(axis, int) else tuple(axis)
         return tuple(self.batch_ndim + (a % nd) for a in axes)
 
+    @_xp
     def reshape(self, x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
         """Reshape the logical axes of ``x``."""
         return x.reshape(x.shape[: self.batch_ndim] + tuple(shape))
 
+    @_xp
     def transpose(self, x: np.ndarray) -> np.ndarray:
         """Swap the last two axes (matrix transpose)."""
         return np.swapaxes(x, -1, -2)
 
+    @_xp
     def unflatten(self, theta: np.ndarray, shapes: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """Split a flat parameter vector into arrays of the given shapes."""
         out, start = [], 0
@@ -97,6 +356,7 @@ class Namespace(ABC):
             raise ValueError(f"shapes take {start} parameters, theta has {theta.shape[-1]}")
         return out
 
+    @_xp
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Matrix product with numpy's 1-D rules applied to the logical axes."""
         self._check(a, "matmul")
@@ -124,63 +384,77 @@ class Namespace(ABC):
         else:
             self.branches.append(c.reshape(1, -1))
 
+    @_xp
     def where(self, cond: Any, a: Any, b: Any) -> np.ndarray:
         """Elementwise choice; the condition is recorded as a branch."""
         c = np.asarray(cond, dtype=bool)
         self._record(c)
-        return self._where(c, a, b)
+        return self._where(c, self._operand(a), self._operand(b))
 
+    @_xp
     def relu(self, x: np.ndarray) -> np.ndarray:
         """max(x, 0), on the real part for the complex step."""
         self._check(x, "relu")
         return self.where(self._gt(self.real(x), 0), x, self._zero_like(x))
 
+    @_xp
     def maximum(self, x: Any, y: Any) -> np.ndarray:
         """Elementwise maximum, comparing real parts."""
+        x, y = self._operand(x), self._operand(y)
         return self.where(self._ge(self.real(x), self.real(y)), x, y)
 
+    @_xp
     def abs(self, x: np.ndarray) -> np.ndarray:
         """|x|, as the analytic continuation ``sign(Re x) x`` for complex x."""
         self._check(x, "abs")
         return self.where(self._ge(self.real(x), 0), x, -x)
 
+    @_xp
     def mean(
         self, x: np.ndarray, axis: int | Sequence[int] | None = None, keepdims: bool = False
     ) -> np.ndarray:
         """Sum over the axes, divided by their size (both in the namespace)."""
         axes = self._logical_axes(x, axis)
         n = math.prod(x.shape[a] for a in axes)
-        return self.sum(x, axis, keepdims) / n
+        return self.sum(x, axis, keepdims) / self._operand(n)
 
     # -- elementwise functions (each in the namespace's arithmetic) ------------
+    @_xp
     def exp(self, x: Any) -> Any:
         """Elementwise exponential."""
         return self._apply("exp", x)
 
+    @_xp
     def log(self, x: Any) -> Any:
         """Elementwise natural logarithm."""
         return self._apply("log", x)
 
+    @_xp
     def log1p(self, x: Any) -> Any:
         """Elementwise log(1 + x)."""
         return self._apply("log1p", x)
 
+    @_xp
     def expm1(self, x: Any) -> Any:
         """Elementwise exp(x) - 1."""
         return self._apply("expm1", x)
 
+    @_xp
     def sin(self, x: Any) -> Any:
         """Elementwise sine."""
         return self._apply("sin", x)
 
+    @_xp
     def cos(self, x: Any) -> Any:
         """Elementwise cosine."""
         return self._apply("cos", x)
 
+    @_xp
     def tanh(self, x: Any) -> Any:
         """Elementwise hyperbolic tangent."""
         return self._apply("tanh", x)
 
+    @_xp
     def sqrt(self, x: Any) -> Any:
         """Elementwise square root."""
         return self._apply("sqrt", x)
@@ -283,12 +557,18 @@ class NumpyNamespace(Namespace):
     def _check(self, x: Any, op: str) -> None:
         dt = getattr(x, "dtype", None)
         if dt is not None and dt != self.dtype and dt != np.bool_:
-            raise TypeError(
+            raise NamespaceEscapeError(
                 f"an array of dtype {dt} reached xp.{op} while evaluating in "
                 f"{self.name} ({self.dtype}): a value was upcast or entered without "
                 "xp.asarray (use xp.asarray for data and constants, xp.matmul for products)"
             )
 
+    def _wrong_values(self, out: np.ndarray) -> str:
+        if out.dtype == self.dtype:
+            return ""
+        return f"{out.dtype} values from a {self.name} evaluation, whose numbers are {self.dtype}"
+
+    @_data
     def asarray(self, x: Any) -> np.ndarray:
         """Data or constants (float values), rounded once to the format.
 
@@ -298,6 +578,7 @@ class NumpyNamespace(Namespace):
         a = round_array(np.asarray(x, dtype=np.float64), self.fmt).astype(self.dtype)
         return a.reshape((1,) * self.batch_ndim + a.shape)
 
+    @_xp
     def from_values(self, values: np.ndarray) -> np.ndarray:
         """Points that are already values of the format (as the format's dtype)."""
         return np.asarray(values).astype(self.dtype)
@@ -317,9 +598,11 @@ class NumpyNamespace(Namespace):
     def _zero_like(self, x: np.ndarray) -> Any:
         return np.zeros((), dtype=self.dtype)
 
+    @_xp
     def real(self, x: Any) -> Any:
         return np.real(x) if np.iscomplexobj(x) else x
 
+    @_xp
     def sum(
         self, x: np.ndarray, axis: int | Sequence[int] | None = None, keepdims: bool = False
     ) -> np.ndarray:
@@ -327,6 +610,7 @@ class NumpyNamespace(Namespace):
         self._check(x, "sum")
         return np.sum(x, axis=self._logical_axes(x, axis), keepdims=keepdims)
 
+    @_xp
     def logaddexp(self, a: Any, b: Any) -> Any:
         """log(exp(a) + exp(b)) without overflow; smooth, so no branch is recorded."""
         self._check(a, "logaddexp")
@@ -336,6 +620,7 @@ class NumpyNamespace(Namespace):
         m = np.maximum(np.real(a), np.real(b)).astype(self.dtype)
         return m + np.log(np.exp(a - m) + np.exp(b - m))
 
+    @_xp
     def max(self, x: np.ndarray, axis: int | Sequence[int] | None = None) -> np.ndarray:
         """Maximum of the real parts over logical axes (a constant for the complex step)."""
         self._check(x, "max")
@@ -415,11 +700,53 @@ class MPNamespace(Namespace):
     def _check(self, x: Any, op: str) -> None:
         dt = getattr(x, "dtype", None)
         if dt is not None and dt not in (np.dtype(object), np.dtype(bool)):
-            raise TypeError(
+            raise NamespaceEscapeError(
                 f"an array of dtype {dt} reached xp.{op} while evaluating in {self.name}: "
                 "data must enter through xp.asarray"
             )
 
+    def _operand(self, x: Any) -> Any:
+        """An operand as the format takes it: under NEP 50 numpy converts a Python number to
+        the array's dtype, so it is rounded to ``data_format`` (kept as it is when exact); a
+        numpy number the format's dtype does not hold would widen the format's arithmetic."""
+        t, fmt = type(x), self.data_format
+        if fmt is None:
+            return x
+        if t is float or t is int:
+            r = _format_constant(x, fmt)
+            return x if r is None else self.convert(r)
+        if t is complex:
+            re, im = (_format_constant(v, fmt) for v in (x.real, x.imag))
+            if re is None and im is None:
+                return x
+            return self.ctx.mpc(x.real if re is None else re, x.imag if im is None else im)
+        dt = getattr(x, "dtype", None)
+        if dt is not None and dt.kind in "iufc" and fmt.dtype is not None:
+            target = fmt.complex_dtype if self.is_complex else fmt.dtype
+            if target is not None and not np.can_cast(dt, target, "safe"):
+                raise NamespaceEscapeError(
+                    f"a numpy {dt} operand entered {fmt.name} arithmetic, which the format would "
+                    f"upcast to {np.result_type(dt, target)}"
+                )
+        return x
+
+    def _foreign(self, exc: TypeError) -> bool:
+        text = str(exc)  # numpy's "loop of ufunc does not support argument 0 of type mpf ..."
+        return "mpf" in text or "mpc" in text
+
+    def _wrong_values(self, out: np.ndarray) -> str:
+        want = self.ctx.mpc if self.is_complex else self.ctx.mpf
+        if out.dtype != object:
+            return f"{out.dtype} values, not mpmath numbers"
+        bad = next((v for v in out.flat if type(v) is not want), None)
+        if bad is None:
+            return ""
+        kind = type(bad).__name__
+        if kind in ("mpf", "mpc") and type(bad) not in (self.ctx.mpf, self.ctx.mpc):
+            kind += " of another mpmath context than xp's (such as the global mpmath.mp)"
+        return f"{kind} values where xp's numbers are {want.__name__} at {self.prec} bits"
+
+    @_data
     def asarray(self, x: Any) -> np.ndarray:
         """Data or constants (float values), rounded to ``data_format`` (if set), then to prec."""
         a = np.asarray(x, dtype=np.float64)
@@ -432,6 +759,7 @@ class MPNamespace(Namespace):
         out[:] = vals
         return out.reshape((1,) * self.batch_ndim + a.shape)
 
+    @_xp
     def from_values(self, values: np.ndarray) -> np.ndarray:
         """Exact numbers (mpf, floats, numpy scalars) as an object array of this context.
 
@@ -474,6 +802,7 @@ class MPNamespace(Namespace):
     def _zero_like(self, x: np.ndarray) -> Any:
         return self._zero
 
+    @_xp
     def real(self, x: Any) -> Any:
         if not self.is_complex:
             return x
@@ -481,6 +810,7 @@ class MPNamespace(Namespace):
             return np.asarray(self._real_of(x), dtype=object)
         return getattr(x, "real", x)
 
+    @_xp
     def sum(
         self, x: np.ndarray, axis: int | Sequence[int] | None = None, keepdims: bool = False
     ) -> np.ndarray:
@@ -490,10 +820,12 @@ class MPNamespace(Namespace):
             np.sum(x, axis=self._logical_axes(x, axis), keepdims=keepdims), dtype=object
         )
 
+    @_xp
     def logaddexp(self, a: Any, b: Any) -> Any:
         """log(exp(a) + exp(b)), each operation rounded to prec (no overflow in mpmath)."""
         return self.log(self.exp(a) + self.exp(b))
 
+    @_xp
     def max(self, x: np.ndarray, axis: int | Sequence[int] | None = None) -> np.ndarray:
         """Maximum of the real parts over logical axes, kept as dimensions."""
         self._check(x, "max")

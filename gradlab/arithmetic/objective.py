@@ -1,4 +1,5 @@
-"""The write-once objective, the calls of its function in a namespace, and the count of
+"""The write-once objective, the calls of its function and gradient in a namespace (each
+confined to it by :meth:`~gradlab.arithmetic.namespaces.Namespace.call`), and the count of
 floating-point events (evaluation itself: :class:`gradlab.arithmetic.evaluator.Evaluator`)."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from gradlab.arithmetic.namespaces import Namespace, NumpyNamespace
 
-__all__ = ["Objective", "call_batched", "evaluate_one", "fp_events"]
+__all__ = ["Objective", "call_batched", "call_grad", "evaluate_one", "fp_events"]
 
 ObjectiveFn = Callable[[Any, Namespace], Any]
 
@@ -30,9 +31,12 @@ class Objective:
         ``fn(theta, xp) -> scalar``. ``theta`` is the parameter vector (with a
         leading batch axis when evaluated in batches) and ``xp`` the evaluation
         namespace (:mod:`gradlab.arithmetic.namespaces`); data and constants must enter
-        through ``xp.asarray`` so they are rounded to the format like theta.
+        through ``xp.asarray`` so they are rounded to the format like theta. Arithmetic
+        that leaves ``xp`` (numpy functions on its arrays, Python numbers out of them,
+        results of another type) raises
+        :class:`~gradlab.arithmetic.namespaces.NamespaceEscapeError` at evaluation.
     theta0 : array_like
-        The point of interest: a finite 1-D vector, taken as exact float64 values.
+        The point of interest: a finite, real 1-D vector, taken as exact float64 values.
     grad : callable, optional
         ``grad(theta, xp) -> array of shape (N,)``: an analytic gradient written
         the same way (the gradient a user wants to check, or a closed form).
@@ -63,6 +67,11 @@ class Objective:
             raise TypeError(f"fn must be callable, got {type(self.fn).__name__}")
         if self.grad is not None and not callable(self.grad):
             raise TypeError(f"grad must be callable or None, got {type(self.grad).__name__}")
+        if np.iscomplexobj(self.theta0):
+            # a float64 cast would drop the imaginary part without a word
+            raise TypeError(f"theta0 must be real, got complex values "
+                            f"({np.asarray(self.theta0).dtype}); the complex step is a scheme, "
+                            "not a point")
         try:
             theta = np.array(self.theta0, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -124,23 +133,28 @@ def fp_events() -> Iterator[Counter[str]]:
         np.seterrcall(old)
 
 
-def _check_scalar(obj: Objective, value: Any) -> Any:
-    shape = np.shape(value)
-    if shape != ():
-        raise ValueError(
-            f"fn of objective {obj.name!r} must return a scalar J, got shape {shape}"
-        )
-    return value
-
-
 def evaluate_one(obj: Objective, point: np.ndarray, ns: Namespace) -> Any:
-    value = _check_scalar(obj, obj.fn(ns.from_values(point), ns))
-    return np.asarray(value)[()]
+    """J at one point (numbers of any exact type) in ``ns``: one number of the namespace."""
+    value = ns.call(obj.fn, ns.from_values(point), f"fn of objective {obj.name!r}")
+    if value.shape != ():
+        raise ValueError(f"fn of objective {obj.name!r} must return a scalar J, got shape {value.shape}")
+    return value[()]
+
+
+def call_grad(obj: Objective, point: np.ndarray, ns: Namespace) -> np.ndarray:
+    """``obj.grad`` at one point in ``ns``, confined like fn: an array of shape (N,)."""
+    if obj.grad is None:
+        raise ValueError(f"objective {obj.name!r} has no grad")
+    g = ns.call(obj.grad, ns.from_values(point), f"grad of objective {obj.name!r}")
+    if g.shape != (obj.n_params,):
+        raise ValueError(f"grad of objective {obj.name!r} must return shape ({obj.n_params},), "
+                         f"got {g.shape}")
+    return g
 
 
 def call_batched(obj: Objective, points: np.ndarray, ns: Namespace) -> np.ndarray:
-    out = obj.fn(ns.from_values(points), ns)
-    out = np.asarray(out)
+    """J at each row of ``points`` in one call of fn (``ns`` has ``batch_ndim=1``)."""
+    out = ns.call(obj.fn, ns.from_values(points), f"fn of objective {obj.name!r}")
     b = points.shape[0]
     if out.shape == (1,) and b != 1:
         out = np.broadcast_to(out, (b,))
