@@ -3,7 +3,10 @@
 Everything is evaluated at the format's rounded inputs (theta and data rounded to
 the format once, then every operation exact to the working precision), twice at
 two precisions; the digits on which the two agree are reported as
-``digits_verified``, and too few raise :class:`VerificationError`.
+``digits_verified``, and too few raise :class:`VerificationError`. A numerical
+gradient also needs its differences of J resolved above J's own rounding, so the
+precision follows J's dynamic range (up to :data:`MAX_PREC` bits), and an analytic
+gradient is cross-checked against J's own derivative along random directions.
 """
 
 from __future__ import annotations
@@ -19,11 +22,19 @@ import pandas as pd
 
 from gradlab.arithmetic import formats
 from gradlab.arithmetic.evaluator import Evaluator
-from gradlab.arithmetic.objective import Objective
+from gradlab.arithmetic.objective import Objective, call_grad, evaluate_one
 
-__all__ = ["ExactResult", "VerificationError", "bits_to_digits", "digits_to_bits", "exact", "reference_bits"]
+__all__ = ["MAX_PREC", "ExactResult", "VerificationError", "bits_to_digits", "digits_to_bits", "exact",
+           "reference_bits"]
 
 LOG2_10 = math.log2(10)
+MAX_PREC = 1 << 14
+"""The most bits the value and gradient are computed at: a numerical gradient whose
+differences J's magnitude swamps even there is refused, not reported as 0."""
+N_DIRECTIONS = 3  # random directions an analytic gradient is cross-checked along
+# allowance, in units of J's last bit, for the rounding J's evaluation accumulates
+# (a bound on a difference's rounding error, not an estimate of it)
+_ROUNDING_ULPS = 2**16
 
 
 class VerificationError(ArithmeticError):
@@ -85,10 +96,11 @@ class ExactResult:
         Decimal digits requested for value and gradient.
     digits_verified : int
         Digits on which value and gradient agree with a recomputation at a
-        higher precision (capped at ``digits``).
+        higher precision (capped at ``digits``), each judged on its own scale; a
+        numerical gradient's must also lie above the rounding of J's differences.
     derivative_digits : dict of int -> ndarray of float
         Verified digits of each derivative, per coordinate (a coordinate at a
-        kink shows few).
+        kink shows few; one whose differences drown in J's rounding shows 0).
     prec : int
         Working precision in bits of the returned values.
     method : str
@@ -167,7 +179,7 @@ def _agreement(lo: Iterable[Any], hi: Iterable[Any], digits: int) -> np.ndarray:
     out = np.full(len(hi_l), float(digits))
     for i, (a, b) in enumerate(zip(lo_l, hi_l, strict=True)):
         if not (mpmath.isfinite(a) and mpmath.isfinite(b)):
-            out[i] = digits if a == b else 0.0
+            out[i] = 0.0  # an infinite or NaN derivative has no digits, even if both agree
             continue
         with mpmath.workprec(max(a.context.prec, 64)):
             diff = abs(mpmath.mpf(a) - mpmath.mpf(b))
@@ -181,6 +193,23 @@ def _agreement(lo: Iterable[Any], hi: Iterable[Any], digits: int) -> np.ndarray:
     return out
 
 
+def _resolution(vals: Sequence[Any], bounds: Sequence[Any], digits: int) -> np.ndarray:
+    """Per entry, the decimal digits its rounding-error bound leaves (capped at digits).
+
+    Judged as :func:`_agreement` judges, against ``max(|v|, scale * 10**-digits)``: an
+    entry whose bound reaches that reference is not resolved at all (0 digits).
+    """
+    v_l = [abs(_mp(v)) for v in vals]
+    scale = max(v_l, default=mpmath.mpf(0))
+    out = np.full(len(v_l), float(digits))
+    for i, (v, e) in enumerate(zip(v_l, bounds, strict=True)):
+        if e == 0:
+            continue
+        ref = max(v, scale * mpmath.mpf(10) ** (-digits))
+        out[i] = 0.0 if ref == 0 else min(float(digits), max(0.0, float(-mpmath.log10(_mp(e) / ref))))
+    return out
+
+
 def _diag_derivatives(
     obj: Objective,
     theta: Sequence[Any],
@@ -188,13 +217,17 @@ def _diag_derivatives(
     coords: np.ndarray,
     max_order: int,
     prec: int,
-) -> list[list[Any]]:
-    """Derivatives 1..max_order of t -> J(theta + t e_i), per coordinate.
+) -> tuple[list[list[Any]], list[list[Any]]]:
+    """Derivatives 1..max_order of t -> J(theta + t e_i), per coordinate, and a bound on
+    each one's rounding error.
 
     mpmath's step method (``mpmath.diffs``: ``max_order + 2`` points spaced
     ``2 h``, ``h = 2**-(prec + 10)``, at a precision raised in proportion to the
     order, so that the differences keep about ``prec`` bits), with the points of
-    all coordinates evaluated in one batch instead of one call per point.
+    all coordinates evaluated in one batch instead of one call per point. The bound
+    of order k is ``2**k`` values' rounding (``_ROUNDING_ULPS`` units of the last bit
+    of the largest) over ``(2 h)**k``: when J is far larger than its differences, it
+    says that they drowned in J's rounding (a 0 that is not a derivative).
     """
     addprec = 10
     b = max_order + 1
@@ -212,12 +245,82 @@ def _diag_derivatives(
     vals, _ = ev(ev.convert(np.asarray(rows, dtype=object)))
     ctx = ev.context
     norm = 2 * ctx.make_mpf(h._mpf_)
-    out = []
+    out, bounds = [], []
     n_pts = len(ks)
     for a in range(len(coords)):
         y = list(vals[a * n_pts : (a + 1) * n_pts])
         out.append([ctx.difference(y, k) / norm**k for k in range(1, max_order + 1)])
-    return out
+        ulp = _ROUNDING_ULPS * max(abs(v) for v in y) * ctx.ldexp(1, -workprec)
+        bounds.append([2**k * ulp / norm**k for k in range(1, max_order + 1)])
+    return out, bounds
+
+
+def _directional_derivatives(
+    obj: Objective, theta: Sequence[Any], fmt: formats.Format, directions: np.ndarray, prec: int,
+    workprec: int,
+) -> list[Any]:
+    """dJ/dv at theta for each row v of ``directions``: the central difference
+    ``(J(theta + h v) - J(theta - h v)) / (2 h)``, ``h = 2**-(prec + 10)``, with the points
+    formed exactly and J evaluated at ``workprec`` bits (truncation about ``h**2``)."""
+    h = mpmath.ldexp(1, -prec - 10)
+    base = [formats.exact_mpf(t) for t in theta]
+    rows = [[mpmath.fadd(b, mpmath.fmul(k * h, float(vj), exact=True), exact=True)
+             for b, vj in zip(base, v, strict=True)] for v in directions for k in (1, -1)]
+    ev = Evaluator.reference(obj, fmt, workprec)
+    vals, _ = ev(ev.convert(np.asarray(rows, dtype=object)))
+    h_w = ev.context.make_mpf(h._mpf_)
+    return [_mp((vals[2 * d] - vals[2 * d + 1]) / (2 * h_w)) for d in range(len(directions))]
+
+
+def _cross_check(obj: Objective, theta: Sequence[Any], fmt: formats.Format, value: Any,
+                 grad: Sequence[Any], prec: int, digits: int) -> None:
+    """Refuse an analytic gradient that disagrees with J's own derivative.
+
+    Along ``N_DIRECTIONS`` standard normal directions (``numpy.random.default_rng(0)``),
+    ``grad . v`` must match ``dJ/dv`` (:func:`_directional_derivatives`) to ``digits``
+    digits of ``sum |g_i v_i|``, plus the difference's rounding bound; the working
+    precision gets J's dynamic range on top, so that the bound stays below that.
+    """
+    dirs = np.random.default_rng(0).standard_normal((N_DIRECTIONS, obj.n_params))
+    h_bits = prec + 10
+    with mpmath.workprec(prec + 64):
+        terms = [[g * float(vj) for g, vj in zip(grad, v, strict=True)] for v in dirs]
+        dots = [mpmath.fsum(t) for t in terms]
+        tols = [mpmath.fsum(abs(x) for x in t) * mpmath.mpf(10) ** (-digits) for t in terms]
+        # J's rounding over 2h must stay below each tolerance: log2(|J| / tol) bits above h's
+        need = max((h_bits + 18 + int(mpmath.ceil(mpmath.log(abs(value) / t, 2)))
+                    for t in tols if t > 0 and value != 0), default=0)
+    workprec = max(2 * prec + 40, need)
+    if workprec > 4 * MAX_PREC:
+        raise VerificationError(
+            f"grad of objective {obj.name!r} cannot be cross-checked in {fmt.name}: J = "
+            f"{mpmath.nstr(value, 5)} needs {workprec} bits to resolve grad . v"
+        )
+    slopes = _directional_derivatives(obj, theta, fmt, dirs, prec, workprec)
+    for d, (dot, slope, tol) in enumerate(zip(dots, slopes, tols, strict=True)):
+        with mpmath.workprec(prec + 64):
+            tol = tol + _ROUNDING_ULPS * 2 * abs(value) * mpmath.ldexp(1, h_bits - workprec)
+            agrees = abs(dot - slope) <= tol
+        if not agrees:
+            raise ValueError(
+                f"grad of objective {obj.name!r} disagrees with the derivative of its J in "
+                f"{fmt.name}: along direction {d} (row {d} of default_rng(0).standard_normal"
+                f"(({N_DIRECTIONS}, {obj.n_params}))), grad . v = {mpmath.nstr(dot, 17)} but "
+                f"dJ/dv = {mpmath.nstr(slope, 17)} (differentiated at {workprec} bits; tolerance "
+                f"{mpmath.nstr(tol, 3)}): grad is wrong, computes another function than fn, "
+                "or theta0 lies on a kink of J"
+            )
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One computation of the reference at one precision."""
+
+    value: Any
+    grad: list[Any]
+    grad_bounds: list[Any]  # rounding bounds of a numerical gradient (zeros if analytic)
+    derivs: dict[int, list[Any]]
+    deriv_bounds: dict[int, list[Any]]
 
 
 def _compute(
@@ -228,32 +331,40 @@ def _compute(
     coords: np.ndarray,
     orders: tuple[int, ...],
     deriv_prec: int,
-) -> tuple[Any, list[Any], dict[int, list[Any]]]:
-    # the reference's namespace, called directly: the analytic gradient runs in it too
+) -> _Pass:
+    # the reference's namespace, called directly (confined as every evaluation is): the
+    # analytic gradient runs in it too
     ns = Evaluator.reference(obj, fmt, prec).namespace()
-    th = ns.from_values(np.asarray(theta, dtype=object))
-    raw = np.asarray(obj.fn(th, ns))
-    if raw.shape != ():
-        raise ValueError(f"fn of objective {obj.name!r} must return a scalar J, got shape {raw.shape}")
-    value = _mp(raw[()])
-    derivs: dict[int, list[Any]] = {}
+    point = np.asarray(theta, dtype=object)
+    value = _mp(evaluate_one(obj, point, ns))
+    if not mpmath.isfinite(value):
+        raise ValueError(f"J of objective {obj.name!r} is not finite at theta0 rounded to "
+                         f"{fmt.name}: J = {value} (at {prec} bits)")
     if obj.grad is not None:
-        g = np.asarray(obj.grad(th, ns), dtype=object)
-        if g.shape != (obj.n_params,):
-            raise ValueError(
-                f"grad of objective {obj.name!r} must return shape ({obj.n_params},), "
-                f"got {g.shape}"
-            )
-        grad = [_mp(v) for v in g]
+        grad = [_mp(v) for v in call_grad(obj, point, ns)]
+        grad_bounds: list[Any] = [0] * obj.n_params
     else:
-        all_coords = np.arange(obj.n_params)
-        d1 = _diag_derivatives(obj, theta, fmt, all_coords, 1, prec)
-        grad = [_mp(d[0]) for d in d1]
+        d1, b1 = _diag_derivatives(obj, theta, fmt, np.arange(obj.n_params), 1, prec)
+        grad, grad_bounds = [_mp(d[0]) for d in d1], [b[0] for b in b1]
+    bad = [i for i, g in enumerate(grad) if not mpmath.isfinite(g)]
+    if bad:
+        raise ValueError(f"the gradient of objective {obj.name!r} is not finite at theta0 rounded "
+                         f"to {fmt.name} (J = {mpmath.nstr(value, 17)}): components {bad[:10]} are "
+                         f"{[str(grad[i]) for i in bad[:10]]}")
+    derivs: dict[int, list[Any]] = {}
+    bounds: dict[int, list[Any]] = {}
     if orders:
-        ds = _diag_derivatives(obj, theta, fmt, coords, max(orders), deriv_prec)
+        ds, bs = _diag_derivatives(obj, theta, fmt, coords, max(orders), deriv_prec)
         for k in orders:
             derivs[k] = [_mp(d[k - 1]) for d in ds]
-    return value, grad, derivs
+            bounds[k] = [b[k - 1] for b in bs]
+    return _Pass(value, grad, grad_bounds, derivs, bounds)
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def exact(
@@ -279,7 +390,9 @@ def exact(
     coords : sequence of int, optional
         Coordinates for the derivatives (all by default).
     derivative_digits : int
-        Decimal digits wanted for the derivatives (they feed error models).
+        Decimal digits wanted for the derivatives (they feed error models). A
+        derivative whose differences are not resolved above J's rounding gets 0
+        digits in ``derivative_digits``.
 
     Returns
     -------
@@ -288,8 +401,15 @@ def exact(
     Raises
     ------
     VerificationError
-        If value or gradient cannot be verified to ``digits`` digits even after
-        raising the working precision twice.
+        If value or gradient cannot be verified to ``digits`` digits in three
+        attempts (the precision doubled each time) or, for a numerical gradient
+        whose differences J's magnitude swamps, up to :data:`MAX_PREC` bits.
+    ValueError
+        If ``digits`` or ``derivative_digits`` is not a positive integer, J or the
+        gradient is not finite, or ``obj.grad`` disagrees with J's own derivative
+        along a random direction.
+    NamespaceEscapeError
+        If fn or grad compute outside the namespace they are given.
 
     Examples
     --------
@@ -301,8 +421,8 @@ def exact(
     (1.0, 1.0, 30)
     """
     fmt = formats.get(format)
-    if not isinstance(digits, (int, np.integer)) or digits < 1:
-        raise ValueError(f"digits must be a positive integer, got {digits!r}")
+    digits = _positive_int("digits", digits)
+    derivative_digits = _positive_int("derivative_digits", derivative_digits)
     orders_t = tuple(sorted(set(int(k) for k in orders)))
     if any(k < 2 for k in orders_t):
         raise ValueError(f"orders must be >= 2 (order 1 is the gradient), got {orders}")
@@ -317,28 +437,42 @@ def exact(
     guard = 64
     prec = digits_to_bits(digits) + guard
     dprec = digits_to_bits(derivative_digits) + guard
-    for _attempt in range(3):
+    attempt = 0
+    while True:
         hi_prec, hi_dprec = prec + max(64, prec // 2), dprec + max(32, dprec // 2)
-        v_lo, g_lo, d_lo = _compute(obj, theta, fmt, prec, coords_a, orders_t, dprec)
-        v_hi, g_hi, d_hi = _compute(obj, theta, fmt, hi_prec, coords_a, orders_t, hi_dprec)
-        agree = _agreement([v_lo, *g_lo], [v_hi, *g_hi], digits)
-        verified = math.floor(agree.min())
+        lo = _compute(obj, theta, fmt, prec, coords_a, orders_t, dprec)
+        hi = _compute(obj, theta, fmt, hi_prec, coords_a, orders_t, hi_dprec)
+        # the value and the gradient each judged on its own scale: J's size says nothing of g's
+        agree = min(_agreement([lo.value], [hi.value], digits).min(),
+                    _agreement(lo.grad, hi.grad, digits).min())
+        resolved = _resolution(lo.grad, lo.grad_bounds, digits)
+        verified = math.floor(min(agree, resolved.min()))
         if verified >= digits:
             break
+        attempt += 1
+        unresolved = np.flatnonzero(resolved < digits).tolist()
+        # three attempts for a disagreement; a dynamic range is followed up to MAX_PREC
+        if (unresolved and 2 * prec > MAX_PREC) or (attempt >= 3 and not unresolved):
+            why = (f"; gradient components {unresolved[:10]} drown in the rounding of J = "
+                   f"{mpmath.nstr(lo.value, 5)} (the limit is MAX_PREC = {MAX_PREC} bits)"
+                   if unresolved else "")
+            raise VerificationError(
+                f"exact reference of {obj.name!r} in {fmt.name}: only {verified} of {digits} "
+                f"digits verified at {prec} bits{why}"
+            )
         prec, dprec = 2 * prec, 2 * dprec
-    else:
-        raise VerificationError(
-            f"exact reference of {obj.name!r} in {fmt.name}: only {verified} of {digits} "
-            f"digits verified at {prec // 2} bits"
-        )
-    dd = {k: _agreement(d_lo[k], d_hi[k], derivative_digits) for k in orders_t}
+    if obj.grad is not None:
+        _cross_check(obj, theta, fmt, hi.value, hi.grad, hi_prec, digits)
+    dd = {k: np.minimum(_agreement(lo.derivs[k], hi.derivs[k], derivative_digits),
+                        _resolution(lo.derivs[k], lo.deriv_bounds[k], derivative_digits))
+          for k in orders_t}
     return ExactResult(
         objective=obj.name,
         format=fmt.name,
         theta=np.asarray(theta, dtype=object),
-        value=v_hi,
-        grad=np.asarray(g_hi, dtype=object),
-        derivatives={k: np.asarray(v, dtype=object) for k, v in d_hi.items()},
+        value=hi.value,
+        grad=np.asarray(hi.grad, dtype=object),
+        derivatives={k: np.asarray(v, dtype=object) for k, v in hi.derivs.items()},
         coords=coords_a,
         digits=int(digits),
         digits_verified=verified,
