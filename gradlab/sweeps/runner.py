@@ -50,6 +50,7 @@ _RESERVED = {*RUNNER_COLUMNS, "traceback"}
 _META_KEY = b"gradlab"  # the schema-metadata key of gradlab.reporting.tables
 _MANIFEST = "_manifest.jsonl"  # one {"file", "key", "sha256"} line per cell file written; the last one counts
 _LOCK = ".lock"
+_LOCK_WAIT = 1.0  # seconds to keep trying a lock held by another run before refusing
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _Outcome = tuple[pd.DataFrame | None, str, str]  # (rows, error, traceback); rows is None iff the cell failed
 _Fn = Callable[[dict[str, Any]], pd.DataFrame]
@@ -181,21 +182,31 @@ def _drop_inherited_locks() -> None:
 os.register_at_fork(after_in_child=_drop_inherited_locks)
 
 
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def _locked(out: Path) -> Iterator[None]:
     """Hold ``out/.lock`` or raise :class:`SweepLockedError` naming its holder.
 
     An flock is released by the kernel when its holder exits, however it exits (SIGKILL included),
-    so a killed run never leaves a stale lock.
+    so a killed run never leaves a stale lock. It is tried for up to ``_LOCK_WAIT`` seconds: a child
+    forked just as its parent was killed shares the lock until it has exited too.
     """
     fd = os.open(out / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 256, 0).decode(errors="replace").strip() or "pid not yet recorded"
-            raise SweepLockedError(f"another sweep is running in {out} ({holder}); wait for it to finish "
-                                   "or stop it") from None
+        deadline = time.monotonic() + _LOCK_WAIT
+        while not _try_flock(fd):
+            if time.monotonic() > deadline:
+                holder = os.pread(fd, 256, 0).decode(errors="replace").strip() or "pid not yet recorded"
+                raise SweepLockedError(f"another sweep is running in {out} ({holder}); wait for it to "
+                                       "finish or stop it")
+            time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         _HELD_LOCKS.add(fd)
@@ -206,6 +217,7 @@ def _locked(out: Path) -> Iterator[None]:
 
 
 def _sha256(path: Path | str) -> str:
+    """The hex sha256 of the file at ``path``."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

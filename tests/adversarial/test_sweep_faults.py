@@ -400,9 +400,10 @@ def test_a_damaged_manifest_costs_only_its_cells(tmp_path: Path, calls: Path) ->
 def test_a_second_run_on_a_busy_folder_is_refused(tmp_path: Path, calls: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
-    proc = _spawn_sweep(tmp_path, out, 4, sleep=0.5)
+    proc = _spawn_sweep(tmp_path, out, 4, sleep=1.5)  # a 3 s window for the second run
     with _reaped(lambda: _pids(calls) | {proc.pid}):
-        _wait_for(lambda: f"pid {proc.pid} " in _holder(out), "the first run to take the lock")
+        _wait_for(lambda: f"pid {proc.pid} " in _holder(out) and (out / "_sweep.json").exists(),
+                  "the first run to take the lock and write its grid")
         grid = (out / "_sweep.json").read_text()
         with pytest.raises(SweepLockedError, match=rf"another sweep is running in {out} \(pid {proc.pid} "):
             run_sweep(_rows, product(x=[7, 8]), out, workers=2, progress=False)  # another grid
