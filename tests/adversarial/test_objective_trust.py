@@ -6,6 +6,7 @@ not finite, bad digits, a complex theta0. Each asserts a clear error naming the 
 the argument, a flag, or the right answer against an independent computation.
 """
 
+import dataclasses
 import math
 
 import mpmath
@@ -272,3 +273,12 @@ def test_division_by_zero_in_the_reference_names_the_objective() -> None:
 def test_complex_theta0_is_refused() -> None:
     with pytest.raises(TypeError, match="theta0 must be real"):
         gl.Objective(lambda t, xp: xp.sum(t), np.array([1.0 + 0.5j, 2.0]))
+
+
+def test_exercise_check_fails_a_wrong_own_gradient() -> None:
+    # the objective's own grad is the one checked: the reference differentiates J instead of
+    # trusting it (with it, exact() would refuse the objective rather than fail the check)
+    obj = gl.objectives.seed_net()
+    bad = dataclasses.replace(obj, grad=lambda t, xp: obj.grad(t, xp) * xp.asarray(1.1))
+    res = gl.exercise_check(bad)
+    assert not res.passed and res.e_backprop_vs_exact == pytest.approx(0.1 / 2.1, rel=1e-6)
