@@ -324,9 +324,15 @@ def per_format(name: str, value: Any, formats: Sequence[fmts.Format]) -> dict[st
 
 
 def noise_levels(name: str, value: Any, formats: Sequence[fmts.Format]) -> dict[str, float]:
-    """Noise levels of J per format (see :func:`per_format`): finite and >= 0, 0 being a
-    noiseless J (no rounding modelled)."""
-    return {k: nonnegative(f"{name}[{k!r}]", v) for k, v in per_format(name, value, formats).items()}
+    """Noise levels of J per format (see :func:`per_format`): >= 0, 0 being a noiseless J
+    (no rounding modelled) and +inf a noise :func:`gradlab.noise_level` could not bound (J
+    not finite at its sample points; the rounding model is then inf, as it is when the
+    engine measures that noise itself). NaN and negative levels are refused."""
+    out = {}
+    for k, v in per_format(name, value, formats).items():
+        label = f"{name}[{k!r}]"
+        out[k] = math.inf if _is_real(v) and float(v) == math.inf else nonnegative(label, v)
+    return out
 
 
 # ---------------------------------------------------------------- functions and tables
