@@ -269,15 +269,18 @@ def _registry() -> dict[str, Format]:
             "bfloat16",
             ml_dtypes.bfloat16,
             None,
-            "ml_dtypes: each ufunc computes in float32 and rounds once; sums reduce "
-            "in bfloat16; matmul accumulates in float32 and rounds the result once",
+            "ml_dtypes: each ufunc computes in float32 and rounds once (the correctly "
+            "rounded result); sums reduce sequentially, every partial sum rounded to "
+            "bfloat16; matmul accumulates in float32 and the result is rounded once",
         ),
         "float16": _hardware(
             "float16",
             np.float16,
             None,
-            "numpy: elementwise ops via float32, rounded once; contiguous sums "
-            "pairwise; matmul accumulates in float32",
+            "numpy: elementwise ops via float32, rounded once (correctly rounded); "
+            "contiguous sums accumulate in float32 (pairwise) and round once, strided "
+            "(axis) sums round every partial sum to float16; matmul accumulates in "
+            "float32 and rounds once",
         ),
         "float32": _hardware(
             "float32",
