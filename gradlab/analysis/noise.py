@@ -366,7 +366,7 @@ def noise_level(
     >>> naive = gl.noise_level(gl.objectives.seed_net(), "float32")
     >>> stable = gl.noise_level(gl.objectives.seed_net(stable=True), "float32")
     >>> round(naive.in_units(naive.sigma_direct)), round(stable.in_units(stable.sigma_direct), 1)
-    (78, 0.8)
+    (78, 0.9)
     """
     validation.objective("obj", obj)
     fmt = validation.one_format("format", format)

@@ -1,8 +1,19 @@
-"""Floating-point formats: hardware (numpy / ml_dtypes) and emulated binary{p}.
+"""Floating-point formats: hardware (numpy / ml_dtypes), emulated binary{p}, and policies.
 
 Every format knows its significand precision ``p`` (hidden bit included), its unit
 roundoff ``u = 2**-p``, machine epsilon ``eps = 2**(1 - p)``, largest finite value,
-smallest normal value, how numpy evaluates it and how its reductions accumulate.
+smallest normal value, whether it has infinities, and how its arithmetic runs
+(``reduction``). A plain format name means *every* operation rounds to that format:
+each elementwise result, each product and each partial sum of a reduction, which runs
+sequentially (left to right over the reduced axes in row-major order). gradlab
+computes its sums and matrix products itself (:mod:`gradlab.arithmetic.accumulation`)
+rather than leaving the order, the accumulator and the use of FMA to numpy or a BLAS.
+
+A :class:`Policy` (mixed precision, :func:`policy`) is a format too: it stores theta,
+data and J in one format, computes elementwise operations in another, and may round
+matrix-product inputs (TF32) and accumulate products and sums in a wider format,
+rounding each reduction's result once. Presets: ``"tf32"``, ``"bf16-mixed"``,
+``"fp16-mixed"``; :func:`get` also parses the canonical names ``policy(...)`` writes.
 
 Rounding into a format goes through one audited function, :func:`round_exact`,
 which rounds an exact binary number (an ``mpmath.mpf``, ``int`` or any float) to
@@ -28,9 +39,12 @@ from mpmath import libmp
 
 __all__ = [
     "Format",
+    "Policy",
     "available",
     "exact_mpf",
     "get",
+    "policy",
+    "presets",
     "round_array",
     "round_exact",
 ]
@@ -58,7 +72,14 @@ class Format:
     complex_dtype : numpy.dtype or None
         The matching complex dtype, if numpy has one (used by the complex step).
     reduction : str
-        How sums and matrix products accumulate in this format, as numpy runs them.
+        How the arithmetic runs: elementwise operations, products and reductions.
+    max_man : int or None
+        Significand of the largest finite value, ``max = max_man * 2**(emax - p + 1)``;
+        ``None`` for ``2**p - 1`` (IEEE-like). float8_e4m3fn spends its top code on NaN,
+        so its largest value is 448, not 480.
+    has_inf : bool
+        Whether the format has infinities; an overflow in one without them (float8_e4m3fn)
+        is NaN, which the namespace counts as an ``overflow`` event.
     """
 
     name: str
@@ -68,15 +89,38 @@ class Format:
     dtype: np.dtype[Any] | None
     complex_dtype: np.dtype[Any] | None = None
     reduction: str = ""
+    max_man: int | None = None
+    has_inf: bool = True
     max_exact: mpmath.mpf = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.emax is None:
             max_exact = mpmath.inf
         else:
-            # (2 - 2**(1-p)) * 2**emax, built exactly from integers.
-            max_exact = _mpf_from_man_exp((1 << self.p) - 1, self.emax - self.p + 1)
+            man = (1 << self.p) - 1 if self.max_man is None else self.max_man
+            max_exact = _mpf_from_man_exp(man, self.emax - self.p + 1)  # exact, from integers
         object.__setattr__(self, "max_exact", max_exact)
+
+    # A plain format is its own policy: every operation in it, nothing rounded on the way in.
+    @property
+    def storage(self) -> Format:
+        """The format of theta, data and J (a plain format: itself)."""
+        return self
+
+    @property
+    def compute(self) -> Format:
+        """The format of elementwise operations and intermediate values."""
+        return self
+
+    @property
+    def accumulate(self) -> Format:
+        """The format in which products are formed and sums accumulated."""
+        return self
+
+    @property
+    def matmul_inputs(self) -> Format | None:
+        """The format matrix-product inputs are rounded to first (``None``: as they are)."""
+        return None
 
     @property
     def emulated(self) -> bool:
@@ -137,6 +181,10 @@ def exact_mpf(x: Any) -> mpmath.mpf:
     """
     if hasattr(x, "_mpf_"):  # an mpf of any mpmath context
         return mpmath.mp.make_mpf(x._mpf_)
+    if isinstance(x, np.ndarray):
+        if x.ndim != 0:
+            raise TypeError(f"expected a number, got an array of shape {x.shape}")
+        x = x[()]  # a 0-d array: its scalar (float() would round a longdouble to float64)
     if isinstance(x, (bool, np.bool_)):
         raise TypeError("expected a number, got a bool")
     if isinstance(x, (int, np.integer)):
@@ -179,7 +227,8 @@ def round_exact(x: Any, fmt: Format | str) -> mpmath.mpf:
     Returns
     -------
     mpmath.mpf
-        The rounded value, exactly; ``+-inf`` on overflow. Values in the
+        The rounded value, exactly; ``+-inf`` on overflow (NaN in a format without
+        infinities, as its hardware cast gives). Values in the
         subnormal range round to the subnormal grid ``2**(emin - p + 1)``.
         mpmath has no negative zero, so an underflow to zero loses its sign.
 
@@ -194,7 +243,7 @@ def round_exact(x: Any, fmt: Format | str) -> mpmath.mpf:
     fmt = get(fmt)
     v = exact_mpf(x)
     if not mpmath.isfinite(v) or v == 0:
-        return v
+        return v if fmt.has_inf or not mpmath.isinf(v) else mpmath.nan
     sign, man, exp, bc = v._mpf_
     man = int(man)
     quantum = exp + bc - fmt.p  # exponent of the last kept bit: leading exponent - p + 1
@@ -209,6 +258,8 @@ def round_exact(x: Any, fmt: Format | str) -> mpmath.mpf:
         man, exp = q, quantum
     r = _mpf_from_man_exp(-man if sign else man, exp)
     if abs(r) > fmt.max_exact:
+        if not fmt.has_inf:
+            return mpmath.nan
         return mpmath.inf if not sign else -mpmath.inf
     return r
 
@@ -248,58 +299,53 @@ def round_array(values: Any, fmt: Format | str) -> np.ndarray:
     return r.astype(fmt.dtype)  # exact: r is already a value of the format
 
 
-def _hardware(name: str, dtype: Any, complex_dtype: Any, reduction: str) -> Format:
+def _finfo(dt: np.dtype[Any]) -> Any:
+    return np.finfo(dt) if dt.kind == "f" and dt.type.__module__ == "numpy" else ml_dtypes.finfo(dt)
+
+
+def _strict(name: str, elementwise: str) -> str:
+    return (f"every operation rounds to {name}: {elementwise}; sums and matrix products "
+            f"sequential (left to right over the reduced axes, row-major), each product "
+            f"and each partial sum rounded to {name}")
+
+
+def _hardware(name: str, dtype: Any, complex_dtype: Any, elementwise: str) -> Format:
     dt = np.dtype(dtype)
-    fi = ml_dtypes.finfo(dt) if dt == np.dtype(ml_dtypes.bfloat16) else np.finfo(dt)
+    fi = _finfo(dt)
+    p, emax = int(fi.nmant) + 1, int(fi.maxexp) - 1
+    # the largest value's significand, exact: an integer of p bits (np.ldexp keeps longdouble)
+    max_man = int(np.ldexp(dt.type(fi.max), p - 1 - emax))
     return Format(
         name=name,
-        p=int(fi.nmant) + 1,
+        p=p,
         emin=int(fi.minexp),
-        emax=int(fi.maxexp) - 1,
+        emax=emax,
         dtype=dt,
         complex_dtype=None if complex_dtype is None else np.dtype(complex_dtype),
-        reduction=reduction,
+        reduction=_strict(name, elementwise),
+        max_man=None if max_man == (1 << p) - 1 else max_man,
+        has_inf=bool(np.isinf(np.array(np.inf).astype(dt))),
     )
+
+
+_VIA_F32 = ("{}: + - * / sqrt correctly rounded (computed in float32, rounded once); "
+            "exp, log, sin, cos, tanh: float32's function rounded once")
 
 
 @cache
 def _registry() -> dict[str, Format]:
+    ieee = "+ - * / sqrt correctly rounded (IEEE 754); exp, log, ...: numpy's (libm/SIMD) functions"
     return {
-        "bfloat16": _hardware(
-            "bfloat16",
-            ml_dtypes.bfloat16,
-            None,
-            "ml_dtypes: each ufunc computes in float32 and rounds once (the correctly "
-            "rounded result); sums reduce sequentially, every partial sum rounded to "
-            "bfloat16; matmul accumulates in float32 and the result is rounded once",
-        ),
-        "float16": _hardware(
-            "float16",
-            np.float16,
-            None,
-            "numpy: elementwise ops via float32, rounded once (correctly rounded); "
-            "contiguous sums accumulate in float32 (pairwise) and round once, strided "
-            "(axis) sums round every partial sum to float16; matmul accumulates in "
-            "float32 and rounds once",
-        ),
-        "float32": _hardware(
-            "float32",
-            np.float32,
-            np.complex64,
-            "numpy: contiguous sums pairwise (blocks of 8); matmul by BLAS (sgemm)",
-        ),
-        "float64": _hardware(
-            "float64",
-            np.float64,
-            np.complex128,
-            "numpy: contiguous sums pairwise (blocks of 8); matmul by BLAS (dgemm)",
-        ),
-        "longdouble": _hardware(
-            "longdouble",
-            np.longdouble,
-            np.clongdouble,
-            "numpy: pairwise sums; matmul by numpy's own loops (no BLAS)",
-        ),
+        "float8_e4m3fn": _hardware("float8_e4m3fn", ml_dtypes.float8_e4m3fn, None,
+                                   _VIA_F32.format("ml_dtypes") + "; no infinities: an "
+                                   "overflow is NaN (counted as an overflow event)"),
+        "float8_e5m2": _hardware("float8_e5m2", ml_dtypes.float8_e5m2, None,
+                                 _VIA_F32.format("ml_dtypes")),
+        "bfloat16": _hardware("bfloat16", ml_dtypes.bfloat16, None, _VIA_F32.format("ml_dtypes")),
+        "float16": _hardware("float16", np.float16, None, _VIA_F32.format("numpy")),
+        "float32": _hardware("float32", np.float32, np.complex64, ieee),
+        "float64": _hardware("float64", np.float64, np.complex128, ieee),
+        "longdouble": _hardware("longdouble", np.longdouble, np.clongdouble, ieee),
     }
 
 
@@ -311,9 +357,174 @@ def _binary(p: int) -> Format:
         emin=None,
         emax=None,
         dtype=None,
-        reduction="mpmath emulation: every operation rounded to nearest even; "
-        "sums and dot products sequential, each addition rounded",
+        reduction=f"mpmath emulation, every operation rounds to {p} bits (nearest even, "
+        "unbounded exponent); sums and matrix products sequential, each product and each "
+        "partial sum rounded",
     )
+
+
+@dataclass(frozen=True)
+class Policy(Format):
+    """A mixed-precision arithmetic: a format whose operations are not all in one format.
+
+    Its ``p``, exponent range and ``dtype`` are the storage format's (theta, data and J
+    are values of it; the stencil and the reference round to it). Build one with
+    :func:`policy`; the parameters are described there.
+    """
+
+    storage_format: Format | None = None
+    compute_format: Format | None = None
+    accumulate_format: Format | None = None
+    inputs_format: Format | None = None
+
+    @property
+    def storage(self) -> Format:
+        assert self.storage_format is not None
+        return self.storage_format
+
+    @property
+    def compute(self) -> Format:
+        assert self.compute_format is not None
+        return self.compute_format
+
+    @property
+    def accumulate(self) -> Format:
+        assert self.accumulate_format is not None
+        return self.accumulate_format
+
+    @property
+    def matmul_inputs(self) -> Format | None:
+        return self.inputs_format
+
+
+_POLICY_RE = re.compile(r"^policy\((.*)\)$")
+_POLICY_KEYS = ("storage", "compute", "accumulate", "matmul_inputs")
+_PRESETS = {
+    "tf32": {"storage": "float32", "matmul_inputs": "binary11", "accumulate": "float32"},
+    "bf16-mixed": {"storage": "bfloat16", "accumulate": "float32"},
+    "fp16-mixed": {"storage": "float16", "accumulate": "float32"},
+}
+_NAMED: dict[str, Policy] = {}
+
+
+def _policy_part(value: Format | str, param: str) -> Format:
+    f = get(value)
+    if isinstance(f, Policy) or f.dtype is None or f.p > 53:
+        raise ValueError(f"policy {param}={f.name!r}: expected a hardware format of at most 53 "
+                         f"bits ({', '.join(n for n in _registry() if n != 'longdouble')})")
+    return f
+
+
+def _inputs_format(value: Format | str, compute: Format) -> Format:
+    """Matmul inputs: a hardware format, or binary{p} meaning p bits in compute's range."""
+    m = _BINARY_RE.match(value) if isinstance(value, str) else None
+    if m is None:
+        f = _policy_part(value, "matmul_inputs")
+    else:
+        get(value)  # the range check of binary{p}
+        f = Format(name=m.group(0), p=int(m.group(1)), emin=compute.emin, emax=compute.emax,
+                   dtype=compute.dtype, reduction=f"{value} significand, {compute.name} range")
+    if f.p > compute.p:
+        raise ValueError(f"policy matmul_inputs={f.name!r} ({f.p} bits) is wider than compute "
+                         f"{compute.name!r} ({compute.p} bits): inputs cannot gain bits")
+    return f
+
+
+def policy(
+    storage: Format | str,
+    compute: Format | str | None = None,
+    accumulate: Format | str | None = None,
+    matmul_inputs: Format | str | None = None,
+    name: str | None = None,
+) -> Format:
+    """A precision policy: which format each kind of operation runs in.
+
+    Parameters
+    ----------
+    storage : Format or str
+        Format of theta, data and the returned J (and gradient).
+    compute : Format or str, optional
+        Format of elementwise operations and the values between them (default: storage).
+        Theta and data enter it from storage by one rounding, J leaves it by one.
+    accumulate : Format or str, optional
+        Format in which the products of a matrix product are formed and every sum is
+        accumulated (sequentially); each reduction's result is rounded once to compute.
+        Default: compute (every partial sum rounded to compute). At least compute's width.
+    matmul_inputs : Format or str, optional
+        Format the inputs of a matrix product are rounded to first: a hardware format, or
+        ``"binary{p}"`` for ``p`` significand bits in compute's exponent range (TF32 is
+        ``"binary11"``: 10 fraction bits).
+    name : str, optional
+        Label for tables; :func:`get` resolves it in this process. Default: the canonical
+        ``"policy(storage=..., ...)"``, which :func:`get` parses anywhere.
+
+    Returns
+    -------
+    Format
+        A :class:`Policy`; the storage format itself when nothing differs from it.
+
+    Examples
+    --------
+    >>> from gradlab.arithmetic import formats
+    >>> formats.policy("bfloat16", accumulate="float32").name
+    'policy(storage=bfloat16, accumulate=float32)'
+    >>> formats.get("bf16-mixed").accumulate.name
+    'float32'
+    """
+    st = _policy_part(storage, "storage")
+    cp = st if compute is None else _policy_part(compute, "compute")
+    acc = cp if accumulate is None else _policy_part(accumulate, "accumulate")
+    if acc.p < cp.p:
+        raise ValueError(f"policy accumulate={acc.name!r} ({acc.p} bits) is narrower than compute "
+                         f"{cp.name!r} ({cp.p} bits)")
+    if (acc.emin or 0) > (cp.emin or 0) or (acc.emax or 0) < (cp.emax or 0):
+        raise ValueError(f"policy accumulate={acc.name!r} does not hold compute {cp.name!r}'s "
+                         "exponent range")
+    ins = None if matmul_inputs is None else _inputs_format(matmul_inputs, cp)
+    if ins == cp:
+        ins = None  # rounding to compute itself changes nothing
+    if cp == st and acc == st and ins is None and name is None:
+        return st
+    parts = {"storage": st, "compute": cp, "accumulate": acc, "matmul_inputs": ins}
+    canon = "policy(" + ", ".join(
+        f"{k}={v.name}" for k, v in parts.items()
+        if v is not None and (k == "storage" or v != (st if k == "compute" else cp))) + ")"
+    label = canon if name is None else name
+    if not isinstance(label, str) or not label or label in _registry() or _BINARY_RE.match(label):
+        raise ValueError(f"policy name must be a new, non-empty str, got {label!r}")
+    text = (f"storage {st.name}; elementwise in {cp.name}; "
+            + (f"matmul inputs rounded to {ins.name} ({ins.p} bits); " if ins else "")
+            + f"products and sums accumulated sequentially in {acc.name}, "
+            + ("each partial sum rounded" if acc == cp else f"rounded once to {cp.name}"))
+    pol = Policy(name=label, p=st.p, emin=st.emin, emax=st.emax, dtype=st.dtype,
+                 complex_dtype=st.complex_dtype if cp.complex_dtype is not None else None,
+                 reduction=text, max_man=st.max_man, has_inf=st.has_inf, storage_format=st,
+                 compute_format=cp, accumulate_format=acc, inputs_format=ins)
+    if name is not None:
+        if name in _NAMED and _NAMED[name] != pol:
+            raise ValueError(f"policy name {name!r} is taken by another policy")
+        _NAMED[name] = pol
+    return pol
+
+
+def _parse_policy(text: str) -> Format:
+    m = _POLICY_RE.match(text)
+    assert m is not None
+    kw: dict[str, str] = {}
+    for item in filter(None, (t.strip() for t in m.group(1).split(","))):
+        key, eq, val = item.partition("=")
+        if not eq or key.strip() not in _POLICY_KEYS or key.strip() in kw:
+            raise ValueError(f"format {text!r}: expected policy(storage=..., compute=..., "
+                             "accumulate=..., matmul_inputs=...)")
+        kw[key.strip()] = val.strip()
+    if "storage" not in kw:
+        raise ValueError(f"format {text!r}: a policy needs storage=")
+    return policy(**kw)
+
+
+def presets() -> list[str]:
+    """Names of the preset precision policies."""
+    return list(_PRESETS)
 
 
 def get(fmt: Format | str) -> Format:
@@ -322,8 +533,10 @@ def get(fmt: Format | str) -> Format:
     Parameters
     ----------
     fmt : str or Format
-        ``"bfloat16"``, ``"float16"``, ``"float32"``, ``"float64"``,
-        ``"longdouble"`` or ``"binary{p}"`` with ``4 <= p <= 237``.
+        A hardware format (``"float8_e4m3fn"``, ``"float8_e5m2"``, ``"bfloat16"``,
+        ``"float16"``, ``"float32"``, ``"float64"``, ``"longdouble"``), ``"binary{p}"``
+        with ``4 <= p <= 237``, a preset policy (``"tf32"``, ``"bf16-mixed"``,
+        ``"fp16-mixed"``), a canonical ``"policy(...)"`` name or a policy's own name.
 
     Raises
     ------
@@ -343,9 +556,21 @@ def get(fmt: Format | str) -> Format:
         if not P_MIN <= p <= P_MAX:
             raise ValueError(f"format {fmt!r}: binary{{p}} needs {P_MIN} <= p <= {P_MAX}")
         return _binary(p)
+    if fmt in _PRESETS:
+        return _preset(fmt)
+    if fmt in _NAMED:
+        return _NAMED[fmt]
+    if _POLICY_RE.match(fmt):
+        return _parse_policy(fmt)
     raise ValueError(
-        f"unknown format {fmt!r}; expected one of {sorted(reg)} or 'binary{{p}}'"
+        f"unknown format {fmt!r}; expected one of {sorted(reg)}, 'binary{{p}}', a policy "
+        f"({', '.join(_PRESETS)}) or 'policy(storage=..., ...)'"
     )
+
+
+@cache
+def _preset(name: str) -> Format:
+    return policy(**_PRESETS[name], name=name)
 
 
 def available() -> list[str]:

@@ -47,6 +47,7 @@ import mpmath
 import numpy as np
 from mpmath.libmp import from_man_exp, fzero
 
+from gradlab.arithmetic.accumulation import round_to, sequential_matmul, sequential_sum
 from gradlab.arithmetic.formats import Format, exact_mpf, get, round_array, round_exact
 
 _CONTEXTS: dict[int, mpmath.MPContext] = {}
@@ -64,12 +65,29 @@ def _context(prec: int) -> mpmath.MPContext:
         _CONTEXTS[prec] = ctx
     return _CONTEXTS[prec]
 
-__all__ = ["MPNamespace", "Namespace", "NamespaceEscapeError", "NumpyNamespace", "namespace_for"]
+__all__ = ["MPNamespace", "Namespace", "NamespaceEscapeError", "NumpyNamespace", "namespace_for",
+           "note_event"]
 
 _UNARY = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sqrt")
 
 _FIX = ("compute with xp's functions (xp.exp, xp.log, xp.maximum, xp.where, xp.sum, xp.matmul, ...) "
        "on the arrays it is given, and pass data and constants through xp.asarray")
+
+
+class _EventSinks(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[Any] = []
+
+
+_SINKS = _EventSinks()
+
+
+def note_event(kind: str, count: int = 1) -> None:
+    """Count a floating-point event numpy does not flag (ml_dtypes' formats raise no FPU
+    flags: their overflow to inf, or to NaN without infinities, is silent). The counters of
+    every open :func:`gradlab.arithmetic.objective.fp_events` block receive it."""
+    for sink in _SINKS.stack:
+        sink[kind] += count
 
 
 class NamespaceEscapeError(TypeError):
@@ -137,6 +155,13 @@ def _guard(x: Any) -> Any:
     return a.view(_Guarded)
 
 
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
 def _leaving(what: str) -> None:
     if _enforcing() is not None:
         raise NamespaceEscapeError(what)
@@ -158,7 +183,9 @@ class _Guarded(np.ndarray):
             return getattr(ufunc, method)(*args, **kwargs)
         if ufunc not in _OPERATOR_UFUNCS:
             raise NamespaceEscapeError(_numpy_call(ufunc.__name__))
-        result = getattr(ufunc, method)(*(ns._operand(a) for a in args), **kwargs)
+        operands = tuple(ns._operand(a) for a in args)
+        result = getattr(ufunc, method)(*operands, **kwargs)
+        ns._after(ufunc.__name__, operands, result)
         if out is not None:
             return out[0] if len(out) == 1 else out
         return _guard(result)
@@ -311,7 +338,14 @@ class Namespace(ABC):
         if wrong:
             raise NamespaceEscapeError(f"{label} computed outside its namespace xp ({self.name}): "
                                        f"it returned {wrong}. Fix: {_FIX}")
+        return self._leave(out)
+
+    def _leave(self, out: np.ndarray) -> np.ndarray:
+        """A result as it leaves the namespace (a policy rounds it to its storage format)."""
         return out
+
+    def _after(self, op: str, operands: tuple[Any, ...], result: Any) -> None:  # noqa: B027
+        """Called after every operator on xp's arrays: a backend may count events here."""
 
     def _operand(self, x: Any) -> Any:
         """An operand of the arithmetic as the format takes it (numpy: as it is)."""
@@ -529,7 +563,15 @@ class Namespace(ABC):
 
 
 class NumpyNamespace(Namespace):
-    """numpy arrays in one hardware format's dtype (or its complex twin)."""
+    """numpy arrays of a hardware format's (or a policy's compute) dtype.
+
+    Elementwise operations are numpy's in that dtype; sums and matrix products are
+    gradlab's own, sequential, in the format's accumulator
+    (:mod:`gradlab.arithmetic.accumulation`), with a policy's matmul inputs rounded first
+    and each reduction rounded once from a wider accumulator. Under a policy whose compute
+    format differs from its storage, theta and data enter by one rounding to compute and
+    the returned J leaves by one rounding to storage.
+    """
 
     def __init__(
         self,
@@ -542,17 +584,57 @@ class NumpyNamespace(Namespace):
         self.fmt = get(fmt)
         if self.fmt.dtype is None:
             raise ValueError(f"format {self.fmt.name} is emulated; use MPNamespace")
-        if is_complex and self.fmt.complex_dtype is None:
+        self.compute, self.acc_fmt = self.fmt.compute, self.fmt.accumulate
+        if is_complex and (self.fmt.complex_dtype is None or self.acc_fmt.complex_dtype is None):
             raise ValueError(
                 f"format {self.fmt.name} has no complex type in numpy, so the complex "
                 "step is not available in it"
             )
-        self.dtype: np.dtype[Any] = self.fmt.complex_dtype if is_complex else self.fmt.dtype  # type: ignore[assignment]
+        pick = (lambda f: f.complex_dtype) if is_complex else (lambda f: f.dtype)
+        self.dtype: np.dtype[Any] = pick(self.compute)
+        self.acc_dtype: np.dtype[Any] = pick(self.acc_fmt)
+        self.storage_dtype: np.dtype[Any] = pick(self.fmt)
+        # ml_dtypes' formats raise no FPU flags: their overflows are counted here
+        self._silent = self.dtype.type.__module__ != "numpy"
         self.name = self.fmt.name
 
     def _apply(self, fname: str, x: Any) -> Any:
         self._check(x, fname)
-        return getattr(np, fname)(x)
+        if not self._silent:
+            return getattr(np, fname)(x)
+        # ml_dtypes computes these in float32 and rounds once; done here explicitly so that
+        # float32's own overflow and the format's silent one are counted once per call
+        with np.errstate(all="ignore"):
+            wide = getattr(np, fname)(np.asarray(x).astype(np.complex64 if self.is_complex
+                                                           else np.float32))
+        r = wide.astype(self.dtype)
+        self._after(fname, (x,), r, wide)
+        return r
+
+    def _after(self, op: str, operands: tuple[Any, ...], result: Any, wide: Any = None) -> None:
+        """Count, once per call, a silent overflow (or NaN) of an ml_dtypes format.
+
+        ``wide``: the float32 value before rounding, when the caller has it.
+        """
+        if not self._silent or not isinstance(result, np.ndarray) or result.dtype != self.dtype:
+            return
+        bad = ~np.isfinite(result)
+        for x in operands:  # a value that was not finite already is no new event
+            if isinstance(x, np.ndarray) and bad.any():
+                fin = np.isfinite(x)
+                bad &= fin if _broadcasts_to(x.shape, result.shape) else fin.all()
+        if not bad.any():
+            return
+        if wide is None:  # + - * and reductions of finite values: only an overflow is possible
+            note_event("overflow")
+            return
+        with np.errstate(invalid="ignore"):
+            big = bad & (~np.isfinite(wide) | (np.abs(wide) > float(self.compute.max_exact)))
+            big &= ~np.isnan(wide)
+        if big.any():
+            note_event("overflow")
+        if (bad & ~big).any():
+            note_event("invalid")
 
     def _check(self, x: Any, op: str) -> None:
         dt = getattr(x, "dtype", None)
@@ -568,26 +650,43 @@ class NumpyNamespace(Namespace):
             return ""
         return f"{out.dtype} values from a {self.name} evaluation, whose numbers are {self.dtype}"
 
+    def _leave(self, out: np.ndarray) -> np.ndarray:
+        if self.compute == self.fmt.storage:
+            return out
+        return round_to(out, self.fmt.storage, self.storage_dtype)
+
+    def _into_compute(self, a: np.ndarray) -> np.ndarray:
+        if self.compute == self.fmt.storage:
+            return a.astype(self.dtype)
+        return round_to(a, self.compute, self.dtype)
+
     @_data
     def asarray(self, x: Any) -> np.ndarray:
-        """Data or constants (float values), rounded once to the format.
+        """Data or constants (float values), rounded once to the format (storage, then compute).
 
         The result carries the batch axes (of length 1), so it is meant for
         inputs, not for arrays computed inside the objective.
         """
-        a = round_array(np.asarray(x, dtype=np.float64), self.fmt).astype(self.dtype)
+        a = self._into_compute(round_array(np.asarray(x, dtype=np.float64), self.fmt))
         return a.reshape((1,) * self.batch_ndim + a.shape)
 
     @_xp
     def from_values(self, values: np.ndarray) -> np.ndarray:
-        """Points that are already values of the format (as the format's dtype)."""
-        return np.asarray(values).astype(self.dtype)
+        """Points that are already values of the (storage) format, in the namespace's dtype."""
+        v = np.asarray(values)
+        return self._into_compute(v.astype(self.storage_dtype) if v.dtype == object else v)
 
     def _matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        r = np.matmul(a, b)
-        if r.dtype != self.dtype:  # ml_dtypes' bfloat16 matmul returns float32
-            r = r.astype(self.dtype)
-        return r
+        inputs = self.fmt.matmul_inputs
+        if inputs is not None:
+            a, b = round_to(a, inputs, self.acc_dtype), round_to(b, inputs, self.acc_dtype)
+        r = sequential_matmul(a, b, self.acc_dtype)
+        self._after("matmul", (a, b), r)
+        return self._from_acc(r)
+
+    def _from_acc(self, r: np.ndarray) -> np.ndarray:
+        """A reduction's result, rounded once from the accumulator to compute."""
+        return r if self.acc_dtype == self.dtype else round_to(r, self.compute, self.dtype)
 
     def _where(self, c: np.ndarray, a: Any, b: Any) -> np.ndarray:
         r = np.where(c, a, b)
@@ -606,9 +705,11 @@ class NumpyNamespace(Namespace):
     def sum(
         self, x: np.ndarray, axis: int | Sequence[int] | None = None, keepdims: bool = False
     ) -> np.ndarray:
-        """Sum over logical axes (all of them by default), as numpy sums the dtype."""
+        """Sequential sum over logical axes (all of them by default) in the accumulator."""
         self._check(x, "sum")
-        return np.sum(x, axis=self._logical_axes(x, axis), keepdims=keepdims)
+        r = sequential_sum(x, self._logical_axes(x, axis), self.acc_dtype, keepdims)
+        self._after("sum", (x,), r)
+        return self._from_acc(r)
 
     @_xp
     def logaddexp(self, a: Any, b: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gradlab.arithmetic.namespaces import Namespace, NumpyNamespace
+from gradlab.arithmetic.namespaces import _SINKS, Namespace, NumpyNamespace
 
 __all__ = ["Objective", "call_batched", "call_grad", "evaluate_one", "fp_events"]
 
@@ -126,10 +126,12 @@ def fp_events() -> Iterator[Counter[str]]:
             counts[name.strip()] += 1
 
     old = np.seterrcall(count)
+    _SINKS.stack.append(counts)  # events numpy cannot flag (ml_dtypes' formats)
     try:
         with np.errstate(all="call"):
             yield counts
     finally:
+        _SINKS.stack.remove(counts)
         np.seterrcall(old)
 
 
