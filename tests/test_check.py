@@ -40,18 +40,24 @@ def test_wrong_gradients_fail_when_above_the_floor(fmt: str) -> None:
 
 
 def test_relu_kinks_are_reported_not_failed() -> None:
-    res = gl.check(gl.objectives.seed_net(stable=True), format="float16")
+    # FD in float16 itself: its steps cross ReLU kinks
+    res = gl.check(gl.objectives.seed_net(stable=True), format="float16", reference_format=None)
     assert res.passed and res.kinks and (res.report.status == "kink").sum() == len(res.kinks)
-    strict = gl.check(gl.objectives.seed_net(stable=True), format="float16", kinks="fail")
+    strict = gl.check(gl.objectives.seed_net(stable=True), format="float16", kinks="fail",
+                      reference_format=None)
     assert not strict.passed
 
 
 def test_naive_loss_in_float16_is_unresolved() -> None:
     # J's noise (about 64 u|J|) makes every tolerance exceed its gradient component:
     # the check says it could not decide instead of passing
-    res = gl.check(gl.objectives.seed_net(), format="float16")
+    res = gl.check(gl.objectives.seed_net(), format="float16", reference_format=None)
     assert not res.decided and not res.passed
     assert set(res.report.status) <= {"unresolved", "kink"}
+    # FD in float32 on float16's theta and data resolves it: the float16 gradient is checked
+    wide = gl.check(gl.objectives.seed_net(), format="float16")
+    assert wide.decided and wide.passed and wide.reference_format.startswith("policy(storage=float32")
+    assert (wide.report.format == wide.reference_format).all() and "FD in" in str(wide)
 
 
 def test_nonfinite_objective_is_flagged() -> None:
@@ -100,7 +106,8 @@ def test_function_returning_an_array_is_rejected() -> None:
 
 
 def test_all_kinks_is_undecided_not_passed() -> None:
-    res = gl.check(gl.objectives.seed_net(), format="float16", mode="directional")
+    res = gl.check(gl.objectives.seed_net(), format="float16", mode="directional",
+                   reference_format=None)
     assert (res.report.status == "kink").all()  # every direction crosses a ReLU kink here
     assert not res.decided and not res.passed and "UNDECIDED" in str(res)
 
@@ -117,7 +124,7 @@ def test_coordinate_points_are_the_stencils(fmt: str, scheme: str) -> None:
         return np.sum(np.sin(x * x.dtype.type(1.5)))
 
     res = gl.check(f, lambda x: 1.5 * np.cos(1.5 * x), theta=np.linspace(0.3, 4.1, 12),
-                   format=fmt, scheme=scheme)
+                   format=fmt, scheme=scheme, reference_format=None)
     form, offsets = gl.formats.get(fmt), gl.schemes.get(scheme).offsets
     assert form.dtype is not None
     theta = gl.formats.round_array(np.linspace(0.3, 4.1, 12), form)
@@ -140,7 +147,7 @@ def test_zero_objective_gets_a_positive_noise_floor(fmt: str) -> None:
     # smallest normal number, not u|J| = 0
     obj = gl.Objective(lambda t, xp: xp.sum(t), np.array([1.0, -1.0, 0.5, -0.5]), name="zero_sum",
                        grad=lambda t, xp: t * 0 + 1)
-    res = gl.check(obj, format=fmt)
+    res = gl.check(obj, format=fmt, reference_format=None)
     assert res.noise == rounding_floor(fmt, 0.0)
     assert res.noise > 0
     assert res.passed

@@ -382,6 +382,8 @@ def _in_format(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, events: Coun
         d_f = _quotient(scheme, jf, h_f, fmt)
     events.update(ev)
     nonfinite, overflow = _nonfinite_j(jf, scheme.complex_step, fmt)
+    if not fmt.compute.has_inf and ev.get("overflow"):
+        overflow = overflow | nonfinite  # without infinities an overflow is NaN (float8_e4m3fn)
     if fmt.dtype is not None and not scheme.complex_step:
         # a point or the denominator beyond the range: J at inf, or D_F = x / inf = 0, is no FD value
         with np.errstate(over="ignore"):

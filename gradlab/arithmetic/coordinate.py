@@ -44,6 +44,12 @@ class CoordinateFunction:
         self.fmt = fmts.get(format)
         if self.fmt.dtype is None:
             raise ValueError("step rules run in hardware formats; got an emulated format")
+        if isinstance(self.fmt, fmts.Policy) and not isinstance(f, Objective):
+            raise ValueError(
+                f"format {self.fmt.name!r} is a precision policy, which gradlab applies to an "
+                "Objective's xp arithmetic; a plain callable computes in its own (numpy's): pass "
+                f"the storage format {self.fmt.storage.name!r} for its dtype, or write it as an "
+                "Objective")
         t = np.asarray(theta, dtype=np.float64)
         if t.ndim != 1 or t.size == 0:
             raise ValueError(f"theta must be a non-empty 1-D vector, got shape {t.shape}")

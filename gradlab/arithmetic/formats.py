@@ -123,6 +123,25 @@ class Format:
         return None
 
     @property
+    def data(self) -> Format:
+        """The format data and constants are rounded to before they enter storage."""
+        return self
+
+    def round_constant(self, x: Any) -> mpmath.mpf:
+        """A Python constant in an objective's arithmetic as this format sees it: numpy
+        rounds it to compute, after a policy's explicit data format (if any)."""
+        v = x if self.data == self.storage else round_exact(x, self.data)
+        return round_exact(v, self.compute)
+
+    def round_data(self, x: Any) -> mpmath.mpf:
+        """A datum as this format's evaluation sees it, exactly: rounded to data, storage and
+        compute in turn (one rounding for a plain format)."""
+        v = x
+        for f in dict.fromkeys((self.data, self.storage, self.compute)):
+            v = round_exact(v, f)
+        return v
+
+    @property
     def emulated(self) -> bool:
         """True when the format runs in mpmath rather than a numpy dtype."""
         return self.dtype is None
@@ -376,6 +395,11 @@ class Policy(Format):
     compute_format: Format | None = None
     accumulate_format: Format | None = None
     inputs_format: Format | None = None
+    data_format: Format | None = None
+
+    @property
+    def data(self) -> Format:
+        return self.storage if self.data_format is None else self.data_format
 
     @property
     def storage(self) -> Format:
@@ -398,7 +422,7 @@ class Policy(Format):
 
 
 _POLICY_RE = re.compile(r"^policy\((.*)\)$")
-_POLICY_KEYS = ("storage", "compute", "accumulate", "matmul_inputs")
+_POLICY_KEYS = ("storage", "compute", "accumulate", "matmul_inputs", "data")
 _PRESETS = {
     "tf32": {"storage": "float32", "matmul_inputs": "binary11", "accumulate": "float32"},
     "bf16-mixed": {"storage": "bfloat16", "accumulate": "float32"},
@@ -436,6 +460,7 @@ def policy(
     accumulate: Format | str | None = None,
     matmul_inputs: Format | str | None = None,
     name: str | None = None,
+    data: Format | str | None = None,
 ) -> Format:
     """A precision policy: which format each kind of operation runs in.
 
@@ -457,6 +482,10 @@ def policy(
     name : str, optional
         Label for tables; :func:`get` resolves it in this process. Default: the canonical
         ``"policy(storage=..., ...)"``, which :func:`get` parses anywhere.
+    data : Format or str, optional
+        Format data and constants (``xp.asarray``) are rounded to before they enter storage
+        (default: storage). A check's reference uses it: FD in float32 on the data a
+        bfloat16 evaluation sees is ``policy("float32", data="bfloat16")``.
 
     Returns
     -------
@@ -483,23 +512,28 @@ def policy(
     ins = None if matmul_inputs is None else _inputs_format(matmul_inputs, cp)
     if ins == cp:
         ins = None  # rounding to compute itself changes nothing
-    if cp == st and acc == st and ins is None and name is None:
+    dat = None if data is None else _policy_part(data, "data")
+    if dat == st:
+        dat = None
+    if cp == st and acc == st and ins is None and dat is None and name is None:
         return st
-    parts = {"storage": st, "compute": cp, "accumulate": acc, "matmul_inputs": ins}
+    parts = {"storage": st, "compute": cp, "accumulate": acc, "matmul_inputs": ins, "data": dat}
     canon = "policy(" + ", ".join(
         f"{k}={v.name}" for k, v in parts.items()
-        if v is not None and (k == "storage" or v != (st if k == "compute" else cp))) + ")"
+        if v is not None and (k in ("storage", "matmul_inputs", "data")
+                              or v != (st if k == "compute" else cp))) + ")"
     label = canon if name is None else name
     if not isinstance(label, str) or not label or label in _registry() or _BINARY_RE.match(label):
         raise ValueError(f"policy name must be a new, non-empty str, got {label!r}")
-    text = (f"storage {st.name}; elementwise in {cp.name}; "
+    text = ((f"data rounded to {dat.name}; " if dat else "")
+            + f"storage {st.name}; elementwise in {cp.name}; "
             + (f"matmul inputs rounded to {ins.name} ({ins.p} bits); " if ins else "")
             + f"products and sums accumulated sequentially in {acc.name}, "
             + ("each partial sum rounded" if acc == cp else f"rounded once to {cp.name}"))
     pol = Policy(name=label, p=st.p, emin=st.emin, emax=st.emax, dtype=st.dtype,
                  complex_dtype=st.complex_dtype if cp.complex_dtype is not None else None,
                  reduction=text, max_man=st.max_man, has_inf=st.has_inf, storage_format=st,
-                 compute_format=cp, accumulate_format=acc, inputs_format=ins)
+                 compute_format=cp, accumulate_format=acc, inputs_format=ins, data_format=dat)
     if name is not None:
         if name in _NAMED and _NAMED[name] != pol:
             raise ValueError(f"policy name {name!r} is taken by another policy")

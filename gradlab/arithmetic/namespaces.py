@@ -48,7 +48,7 @@ import numpy as np
 from mpmath.libmp import from_man_exp, fzero
 
 from gradlab.arithmetic.accumulation import round_to, sequential_matmul, sequential_sum
-from gradlab.arithmetic.formats import Format, exact_mpf, get, round_array, round_exact
+from gradlab.arithmetic.formats import Format, exact_mpf, get, round_array
 
 _CONTEXTS: dict[int, mpmath.MPContext] = {}
 
@@ -268,8 +268,8 @@ def _data(method: _Method) -> _Method:
 
 @functools.lru_cache(maxsize=4096)
 def _format_constant(x: float | int, fmt: Format) -> mpmath.mpf | None:
-    """A Python number rounded to fmt, or None when fmt holds it exactly."""
-    r = round_exact(x, fmt)
+    """A Python number as fmt's arithmetic takes it, or None when that is exact."""
+    r = fmt.round_constant(x)
     return None if r == x else r
 
 
@@ -650,6 +650,18 @@ class NumpyNamespace(Namespace):
             return ""
         return f"{out.dtype} values from a {self.name} evaluation, whose numbers are {self.dtype}"
 
+    def _operand(self, x: Any) -> Any:
+        """A Python constant under a policy with an explicit data format is rounded to it
+        first, like data (numpy then rounds it to compute); otherwise as it is."""
+        if self.fmt.data == self.fmt.storage:
+            return x
+        t = type(x)
+        if t is float or t is int:
+            return float(self.fmt.data.round(x))
+        if t is complex:
+            return complex(float(self.fmt.data.round(x.real)), float(self.fmt.data.round(x.imag)))
+        return x
+
     def _leave(self, out: np.ndarray) -> np.ndarray:
         if self.compute == self.fmt.storage:
             return out
@@ -667,7 +679,10 @@ class NumpyNamespace(Namespace):
         The result carries the batch axes (of length 1), so it is meant for
         inputs, not for arrays computed inside the objective.
         """
-        a = self._into_compute(round_array(np.asarray(x, dtype=np.float64), self.fmt))
+        a = np.asarray(x, dtype=np.float64)
+        if self.fmt.data != self.fmt.storage:
+            a = round_array(a, self.fmt.data).astype(np.float64)
+        a = self._into_compute(round_array(a, self.fmt))
         return a.reshape((1,) * self.batch_ndim + a.shape)
 
     @_xp
@@ -822,6 +837,7 @@ class MPNamespace(Namespace):
                 return x
             return self.ctx.mpc(x.real if re is None else re, x.imag if im is None else im)
         dt = getattr(x, "dtype", None)
+        fmt = fmt.compute
         if dt is not None and dt.kind in "iufc" and fmt.dtype is not None:
             target = fmt.complex_dtype if self.is_complex else fmt.dtype
             if target is not None and not np.can_cast(dt, target, "safe"):
@@ -852,8 +868,9 @@ class MPNamespace(Namespace):
         """Data or constants (float values), rounded to ``data_format`` (if set), then to prec."""
         a = np.asarray(x, dtype=np.float64)
         flat = a.ravel()
-        if self.data_format is not None:
-            vals = [self.convert(round_exact(float(v), self.data_format)) for v in flat]
+        fmt = self.data_format
+        if fmt is not None:
+            vals = [self.convert(fmt.round_data(float(v))) for v in flat]
         else:
             vals = [self.convert(float(v)) for v in flat]
         out = np.empty(len(vals), dtype=object)

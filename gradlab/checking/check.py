@@ -5,8 +5,9 @@ For each coordinate (``mode="full"``) or random direction (``mode="directional"`
 * the step is :func:`gradlab.optimal_step`'s, from J's noise level (ECnoise) and
   the estimated truncation derivative, in the format being checked;
 * the tolerance is a quantile of the predicted error: rounding of the FD quotient
-  (sigma sqrt(sum c_j**2) / h), rounding of the gradient being checked (ECnoise on
-  its components along a line), both taken as independent Gaussians, plus twice
+  (sigma sqrt(sum c_j**2) / h), rounding of the gradient being checked (the spread of its
+  components over points one ulp from theta, with Student's quantile for the estimated
+  spread), both taken as independent Gaussians, plus twice
   the truncation, the larger of its model and its observation (the FD quotient at h
   against h/2, Richardson). The quantile z makes the chance that a correct
   gradient fails anywhere at most ``false_alarm`` (Bonferroni over the rows,
@@ -17,6 +18,16 @@ For each coordinate (``mode="full"``) or random direction (``mode="directional"`
   evaluation took; for a plain callable, by the FD quotient at h, h/2 and h/4
   failing to converge at the smooth rate 2**q while both differences stand above
   the rounding noise.
+
+Reference format. In a narrow format FD cannot resolve a 10% gradient error: its best
+error is of order u**(q/(q+1)), 2.5% for bfloat16's central difference even on a smooth J.
+So by default (``reference_format="auto"``) a format narrower than float32 checks its
+gradient, computed in the format, against FD evaluated in float32 on the same point and
+(for an Objective) the same data and constants, rounded to the format first
+(``policy("float32", data=fmt)``): the rows measure the gradient's own error, not FD's.
+The tolerance then combines the gradient's rounding in its format (ECnoise on its
+components) with the FD error in the reference format. A plain callable is evaluated on
+float32 arrays only if it returns float32 there (dtype-generic); otherwise in the format.
 
 Where J is noiseless to ECnoise, sigma is J's final rounding,
 :func:`gradlab.analysis.noise.rounding_floor` (positive where J = 0). The points and
@@ -36,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.special import erfinv
+from scipy.stats import t as student_t
 
 from gradlab.analysis.noise import rounding_floor
 from gradlab.arithmetic import formats as fmts
@@ -95,6 +107,9 @@ class CheckResult:
         For the directional mode, the error it detects with probability 0.95.
     upcasts : int
         Calls of a plain callable that returned another dtype than the format's.
+    reference_format : str
+        The format the FD rows were evaluated in (also the report's ``format`` column);
+        ``format`` itself, or a wider one (see the module docstring).
     info : dict
         Further details: ``J_theta``, J at theta in the format (when it is not finite,
         every row is ``nonfinite`` and the check says so).
@@ -118,6 +133,7 @@ class CheckResult:
     power: str = ""
     upcasts: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    reference_format: str = ""
 
     def __str__(self) -> str:
         counts = self.report.status.value_counts().to_dict()
@@ -130,7 +146,9 @@ class CheckResult:
             note = "; J is not finite on some stencils in this format" if "nonfinite" in counts else ""
         if not self.decided:
             head, note = "UNDECIDED", note + "; no row resolved in this format: nothing checked"
-        return (f"gradient check in {self.format} ({self.scheme}, {self.mode}): {head} "
+        where = self.format if self.reference_format in ("", self.format) else (
+            f"{self.format} (FD in {self.reference_format})")
+        return (f"gradient check in {where} ({self.scheme}, {self.mode}): {head} "
                 f"({parts}){note}; {self.nfev} evaluations of J, {self.ngev} of the gradient")
 
 
@@ -165,6 +183,43 @@ def _validated(format: Any, scheme: Any, mode: Any, false_alarm: Any, kinks: Any
     validation.choice("kinks", kinks, ("ignore", "fail"))
     return (fmt, sch, validation.in_range("false_alarm", false_alarm, 0, 1),
             validation.integer("n_directions", n_directions, 1), validation.integer("seed", seed, 0))
+
+
+def _reference(reference_format: Any, fmt: fmts.Format, f: Any) -> fmts.Format:
+    """The format the FD rows are evaluated in (see the module docstring)."""
+    if reference_format is None:
+        return fmt
+    if isinstance(reference_format, str) and reference_format == "auto":
+        if fmt.storage.p >= 24:
+            return fmt
+        ref = fmts.get("float32")
+    else:
+        ref = validation.one_format("reference_format", reference_format)
+        if ref == fmt:
+            return fmt
+        st = fmt.storage
+        if (isinstance(ref, fmts.Policy) or ref.dtype is None or ref.p < st.p
+                or (ref.emax or 0) < (st.emax or 0) or (ref.emin or 0) > (st.emin or 0)):
+            raise ValueError(f"reference_format {ref.name!r} must be a plain hardware format at "
+                             f"least as wide as format {fmt.name!r}, so that it holds theta")
+    if not isinstance(f, Objective):
+        return ref
+    # the same data and constants as the checked format's evaluation, wider arithmetic
+    return fmts.policy(ref, data=fmt.data)
+
+
+def _fd_function(f: Any, cf: CoordinateFunction, ref: fmts.Format) -> CoordinateFunction:
+    """J along coordinates in the reference format, at the checked format's theta. The format
+    itself where J is not finite at theta in it (the check reports that), or where a plain
+    callable does not return the reference's dtype (it is not dtype-generic)."""
+    if ref == cf.fmt or not np.isfinite(cf.center()):
+        return cf  # J not finite at theta in the format itself: reported as such
+    cf_ref = CoordinateFunction(f, cf.theta.astype(np.float64), ref)
+    if not isinstance(f, Objective):
+        cf_ref.center()
+        if cf_ref.upcasts:
+            return cf
+    return cf_ref
 
 
 def _gradient(grad: Any, f: Any, theta_f: np.ndarray,
@@ -246,21 +301,24 @@ def _shrink_nonfinite(cf: CoordinateFunction, sch: schs.Scheme, rows: _Rows,
 
 
 def _bounds(cf: CoordinateFunction, sch: schs.Scheme, rows: _Rows, sigma: float,
-            false_alarm: float, grad: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+            false_alarm: float, grad: np.ndarray, g_dof: int) -> tuple[float, np.ndarray, np.ndarray]:
     """The quantile z, every row's tolerance, and the quotient at h/2 the tolerance uses.
 
-    The tolerance is z times the rounding (of the quotient, sigma ||c|| / h, and of the
-    checked gradient, independent Gaussians) plus twice the truncation, the larger of its
-    model and its observation ``|D(h) - D(h/2)| / (1 - 2**-q)`` (Richardson). z is
-    Bonferroni's: a correct gradient fails some row with probability ``false_alarm``.
+    The tolerance combines the rounding of the quotient, z sigma ||c|| / h, and of the
+    checked gradient, t g_sigma (independent; t is Student's quantile for a spread estimated
+    with ``g_dof`` degrees of freedom), plus twice the truncation, the larger of its model and
+    its observation ``|D(h) - D(h/2)| / (1 - 2**-q)`` (Richardson). The level is Bonferroni's:
+    a correct gradient fails some row with probability ``false_alarm``.
     """
     q = sch.order
-    z = NormalDist().inv_cdf(1 - false_alarm / (2 * len(rows.h)))
+    level = 1 - false_alarm / (2 * len(rows.h))
+    z = NormalDist().inv_cdf(level)
+    t = float(student_t.ppf(level, g_dof))
     half, _ = fd_rows(cf, sch, rows.h / 2, rows.dirs, grad)
     observed = np.abs(rows.approx - half) / (1 - 2.0**-q)
     observed = np.where(np.isfinite(observed), observed, 0.0)
-    rounding = np.sqrt((sigma * sch.weight_norm / rows.h) ** 2 + rows.g_sigma**2)
-    return z, z * rounding + 2 * np.maximum(rows.trunc, observed), half
+    rounding = np.hypot(z * sigma * sch.weight_norm / rows.h, t * rows.g_sigma)
+    return z, rounding + 2 * np.maximum(rows.trunc, observed), half
 
 
 def _kink_rows(f: Any, cf: CoordinateFunction, sch: schs.Scheme, rows: _Rows, half: np.ndarray,
@@ -319,6 +377,7 @@ def check(
     false_alarm: float = 1e-3,
     kinks: str = "ignore",
     seed: int = 0,
+    reference_format: fmts.Format | str | None = "auto",
 ) -> CheckResult:
     """Check a gradient against finite differences, with step and tolerance from the model.
 
@@ -346,6 +405,10 @@ def check(
         Whether rows whose stencil crosses a kink count as failures.
     seed : int
         Seeds the ECnoise sample and the directions.
+    reference_format : "auto", str, Format or None
+        Where the FD rows are evaluated: ``"auto"`` (float32 for formats narrower than
+        float32, else the format; module docstring), a plain hardware format at least as
+        wide as ``format``, or None for the format itself.
 
     Returns
     -------
@@ -364,24 +427,30 @@ def check(
     theta = validation.point("theta", theta, f)
     cf = CoordinateFunction(f, theta, fmt)
     gfun, g = _gradient(grad, f, cf.theta, fmt)
-    pred = optimal_step(f, theta, fmt, sch, seed=seed)
-    sigma = pred.sigma if np.isfinite(pred.sigma) else rounding_floor(fmt, cf.center())
+    fd = _fd_function(f, cf, _reference(reference_format, fmt, f))
+    pred = optimal_step(f, cf.theta.astype(np.float64) if fd is not cf else theta, fd.fmt, sch,
+                        seed=seed)
+    sigma = pred.sigma if np.isfinite(pred.sigma) else rounding_floor(fd.fmt, fd.center())
     g_noise, n_g = gradient_noise(gfun, cf.theta, fmt)
-    # at least each component's own final rounding, u |g_i|
-    g_noise = np.maximum(g_noise, fmt.u * np.abs(g))
+    # at least one rounding of the component, or of the gradient's rms where cancellation made
+    # g_i small against the terms it sums (u |g_i| alone lets such components fail)
+    g_noise = np.maximum(g_noise, fmt.u * np.maximum(np.abs(g), math.sqrt(float(np.mean(g**2)))))
     if mode == "full":
-        rows = _full_rows(cf, sch, pred, sigma, g_noise, g)
+        rows = _full_rows(fd, sch, pred, sigma, g_noise, g)
     else:
-        rows = _directional_rows(cf, sch, pred, sigma, g_noise, g, n_directions, seed)
-    rows = _shrink_nonfinite(cf, sch, rows, g)
-    z, bound, half = _bounds(cf, sch, rows, sigma, false_alarm, g)
-    kink = _kink_rows(f, cf, sch, rows, half, z, sigma, g)
+        rows = _directional_rows(fd, sch, pred, sigma, g_noise, g, n_directions, seed)
+    rows = _shrink_nonfinite(fd, sch, rows, g)
+    z, bound, half = _bounds(fd, sch, rows, sigma, false_alarm, g, n_g - 1)
+    kink = _kink_rows(f, fd, sch, rows, half, z, sigma, g)
     report, ok, decided = _verdict(rows, bound, kink, kinks)
+    report.insert(1, "format", fd.fmt.name)
     return CheckResult(
         passed=bool(ok.all()) and decided, decided=decided, report=report, mode=mode,
         format=fmt.name, scheme=sch.name, h=rows.h, step_reason=rows.reason, noise=float(sigma),
-        grad_noise=g_noise, kinks=np.flatnonzero(kink).tolist(), nfev=cf.nfev + pred.nfev,
+        grad_noise=g_noise, kinks=np.flatnonzero(kink).tolist(),
+        nfev=cf.nfev + (fd.nfev if fd is not cf else 0) + pred.nfev,
         ngev=1 + n_g, z=float(z), false_alarm=false_alarm,
-        power=_power(bound, n_directions) if mode == "directional" else "", upcasts=cf.upcasts,
-        info={"J_theta": pred.value},
+        power=_power(bound, n_directions) if mode == "directional" else "",
+        upcasts=cf.upcasts + (fd.upcasts if fd is not cf else 0),
+        info={"J_theta": pred.value}, reference_format=fd.fmt.name,
     )

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from gradlab.analysis.noise import ecnoise
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
 from gradlab.arithmetic.coordinate import CoordinateFunction
@@ -189,19 +188,32 @@ def directional_derivative(cf: CoordinateFunction, dirs: np.ndarray, order: int,
 
 
 def gradient_noise(gfun: Callable[[np.ndarray], np.ndarray], theta: np.ndarray,
-                   fmt: fmts.Format, nf: int = 9) -> tuple[np.ndarray, int]:
-    """ECnoise of each gradient component along one random line through theta.
+                   fmt: fmts.Format, n: int = 16, seed: int = 1) -> tuple[np.ndarray, int]:
+    """The rounding error of each gradient component in its format, as a sample spread.
 
-    Returns the noise levels (0 where ECnoise detects none: the caller floors them at
-    one rounding of the component) and the number of gradient evaluations, ``nf``.
+    The gradient is evaluated at ``n`` points whose coordinates are theta's moved by -1, 0
+    or +1 ulp of the format at random: a change of the last bit changes the rounding of
+    every operation after it, so the spread of g_i over these points samples g_i's rounding
+    error (its smooth change over one ulp, ``|H| ulp``, adds a little: conservative).
+    Measured on MLPs in bfloat16, float16 and their mixed policies, the true error is
+    below 2-3 times this spread in 95% of components; ECnoise along a line through theta,
+    used before, missed the noise in most components (its steps of sqrt(u) |theta| are
+    smooth-dominated in narrow formats), leaving errors up to 1000 times the floor u |g_i|.
+
+    Returns
+    -------
+    sigma : ndarray
+        The sample standard deviation (``n - 1`` degrees of freedom) of each component; 0
+        where every point gave the same value (the caller floors it at u |g_i|).
+    n : int
+        The number of gradient evaluations.
     """
-    rng = np.random.default_rng(1)
-    d = rng.choice([-1.0, 1.0], size=theta.size) * np.maximum(np.abs(theta.astype(float)), 1.0)
-    ts = (np.arange(nf) - nf // 2) * math.sqrt(fmt.u)
-    vals = np.stack([np.asarray(gfun(p), dtype=np.float64)
-                     for p in directional_points(theta, ts, d, fmt)])  # (nf, N)
-    out = np.zeros(theta.size)
-    for i in range(theta.size):
-        s, status, _ = ecnoise(vals[:, i])
-        out[i] = s if status == 1 else 0.0
-    return out, nf
+    rng = np.random.default_rng(seed)
+    t64 = theta.astype(np.float64)
+    ulp = np.abs(np.spacing(theta)).astype(np.float64)
+    vals = np.stack([np.asarray(gfun(fmts.round_array(t64 + rng.integers(-1, 2, t64.size) * ulp,
+                                                      fmt)), dtype=np.float64)
+                     for _ in range(n)])  # (n, N)
+    with np.errstate(invalid="ignore"):
+        sigma = np.std(vals, axis=0, ddof=1)
+    return np.where(np.isfinite(sigma), sigma, 0.0), n
