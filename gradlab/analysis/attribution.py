@@ -11,9 +11,11 @@ is operation k's noise. Operations are independent to first order, so their
 variances add up to about the variance of J with every operation rounded, which
 is reported beside the format's own (hardware) noise.
 
-A matrix product or a sum counts as one operation rounded once, which is how
-numpy runs float16 and bfloat16 (accumulating in float32); in float32 and float64
-the accumulation's own rounding is not attributed to individual additions.
+A matrix product or a sum counts as one operation, rounded as the format runs it
+(:mod:`gradlab.arithmetic.accumulation`): its inputs rounded to a policy's matmul-input
+format, every product and partial sum to the accumulator, in sequence, and the result
+once to the compute format. So a strict format's reduction carries its partial sums'
+rounding, and a mixed policy's mostly its final rounding.
 """
 
 from __future__ import annotations
@@ -88,18 +90,67 @@ class _Tracer:
             result = self._round(result)
         return _wrap(result)
 
-    def _round(self, x: Any) -> Any:
-        ctx = self.ns.ctx
+    def reduction(self, name: str, exact: Any, emulated: Any) -> Any:
+        """A sum or matrix product: one site, its exact result or (rounded) the format's."""
+        k = len(self.sites)
+        self.sites.append((_SYMBOLS.get(name, name), *_caller()))
+        return _wrap(emulated() if self.rounded is None or k in self.rounded else exact)
+
+    def _round(self, x: Any, fmt: fmts.Format | None = None) -> Any:
+        ctx, fmt = self.ns.ctx, fmt or self.fmt.compute
         if isinstance(x, np.ndarray):
-            flat = [ctx.make_mpf(fmts.round_exact(v, self.fmt)._mpf_) for v in x.reshape(-1)]
+            flat = [ctx.make_mpf(fmts.round_exact(v, fmt)._mpf_) for v in x.reshape(-1)]
             out = np.empty(len(flat), dtype=object)
             out[:] = flat
             return out.reshape(x.shape)
-        return ctx.make_mpf(fmts.round_exact(x, self.fmt)._mpf_)
+        return ctx.make_mpf(fmts.round_exact(x, fmt)._mpf_)
+
+    def sequential(self, terms: Any, axis: int) -> Any:
+        """The sum over ``axis`` of exact terms, each partial sum rounded to the accumulator
+        and the result once to compute, as the format's reduction runs."""
+        acc = self.fmt.accumulate
+        terms = np.moveaxis(np.asarray(terms, dtype=object), axis, 0)
+        if terms.shape[0] == 0:
+            return np.zeros(terms.shape[1:], dtype=object) + self.ns.ctx.mpf(0)
+        s = terms[0]
+        for t in terms[1:]:
+            s = self._round(np.asarray(s + t, dtype=object), acc)
+        return self._round(np.asarray(s, dtype=object)) if acc != self.fmt.compute else s
 
 
 class _TracingNamespace(MPNamespace):
     """An exact namespace whose operations report to the active tracer."""
+
+    def _matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a, b = (x.view(np.ndarray) if isinstance(x, _Traced) else x for x in (a, b))
+        tracer = _ACTIVE[-1]
+        fmt = tracer.fmt
+
+        def emulated() -> Any:
+            ins = fmt.matmul_inputs
+            x, y = (a, b) if ins is None else (tracer._round(a, ins), tracer._round(b, ins))
+            prods = tracer._round(np.asarray(x[..., :, :, None] * y[..., None, :, :], dtype=object),
+                                  fmt.accumulate)
+            return tracer.sequential(prods, -2)
+
+        return tracer.reduction("matmul", np.asarray(np.matmul(a, b), dtype=object), emulated)
+
+    def sum(self, x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+        self._check(x, "sum")
+        x = x.view(np.ndarray) if isinstance(x, _Traced) else x
+        axes = self._logical_axes(x, axis)
+        tracer = _ACTIVE[-1]
+
+        def emulated() -> Any:
+            kept = [d for d in range(x.ndim) if d not in axes]
+            moved = np.transpose(x, kept + sorted(axes))
+            flat = moved.reshape((*moved.shape[: len(kept)], -1))
+            r = tracer.sequential(flat, -1)
+            shape = [1 if d in axes else x.shape[d] for d in range(x.ndim)]
+            return np.asarray(r, dtype=object).reshape(shape) if keepdims else r
+
+        exact = np.asarray(np.sum(x, axis=axes, keepdims=keepdims), dtype=object)
+        return tracer.reduction("add.reduce", exact, emulated)
 
     def _apply(self, fname: str, x: Any) -> Any:
         r = super()._apply(fname, x.view(np.ndarray) if isinstance(x, _Traced) else x)

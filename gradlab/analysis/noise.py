@@ -239,9 +239,11 @@ def line_points(
     """``nf`` equally spaced points theta + k s d, every coordinate exact in the format.
 
     Coordinate j moves by a power of two near ``rel * max(|theta_j|, 1)`` with a
-    random sign; a coordinate whose points would not all be representable (they
-    would cross into a coarser binade) stays put. Returns the points (object
-    array of mpf, shape (nf, N)) and the median relative step.
+    random sign; where its points would not all be representable (they would cross
+    into a coarser binade) it tries half the step, down to one ulp of theta_j in the
+    format (in float8 a step of sqrt(u) |theta_j| spans a whole binade), and stays put
+    only then. Returns the points (object array of mpf, shape (nf, N)) and the median
+    relative step.
     """
     half = (nf - 1) // 2
     ks = range(-half, nf - half)
@@ -249,12 +251,16 @@ def line_points(
     rel_steps = []
     for j, t in enumerate(theta):
         mag = max(abs(float(t)), 1.0)
-        step = mpmath.ldexp(int(signs[j]), math.ceil(math.log2(rel * mag)))
-        col = [mpmath.fadd(t, k * step, exact=True) for k in ks]
-        if all(formats.round_exact(p, fmt) == p for p in col):
-            rel_steps.append(abs(float(step)) / mag)
-        else:
-            col = [t] * nf
+        e = math.ceil(math.log2(rel * mag))
+        e_min = e if fmt.dtype is None or t == 0 else math.frexp(float(t))[1] - fmt.p
+        col = [t] * nf
+        for e_try in range(e, min(e, e_min) - 1, -1):
+            step = mpmath.ldexp(int(signs[j]), e_try)
+            trial = [mpmath.fadd(t, k * step, exact=True) for k in ks]
+            if all(formats.round_exact(p, fmt) == p for p in trial):
+                col = trial
+                rel_steps.append(abs(float(step)) / mag)
+                break
         block[:, j] = col
     return block, float(np.median(rel_steps)) if rel_steps else 0.0
 
@@ -337,6 +343,7 @@ def noise_level(
     nf: int = 9,
     rel_spacing: float | None = None,
     seed: int = 0,
+    reference: formats.Format | str = "exact",
 ) -> NoiseResult:
     """Estimate the noise level of J in a format, by ECnoise and directly.
 
@@ -355,6 +362,12 @@ def noise_level(
         large / too small) is followed by a factor of 100, at most twice
         (:func:`ecnoise_line`).
     seed : int
+    reference : "exact" or str or Format
+        What the direct estimate measures J's deviations against: the exact value (mpmath,
+        the default), or a hardware format at least ``2 p + 4`` bits wide evaluated on the
+        same points, data and constants (``policy(reference, data=format)``), whose own
+        rounding is then below ``2**-(p + 4)`` of the format's: float64 for the formats up to
+        float32 (1.5 times faster on an 8209-parameter MLP, where the exact J is the bulk).
 
     Returns
     -------
@@ -377,8 +390,10 @@ def noise_level(
     rng = np.random.default_rng(seed)
     theta = [formats.round_exact(t, fmt) for t in obj.theta0]
     prec = 2 * fmt.p + 64
-    j0, _ = exact_at_theta(obj, fmt, prec, theta)
-    reference = Evaluator.reference(obj, fmt, prec)
+    ref = _reference_evaluator(obj, fmt, reference, prec)
+    j0, _ = exact_at_theta(obj, fmt, prec, theta) if ref.exact else mp_values(
+        ref, ref.convert(np.asarray([theta], dtype=object)))
+    j0 = j0 if ref.exact else j0[0]
     in_fmt = Evaluator(obj, fmt)
     rows, nfev = [], 0
     events: Counter[str] = Counter()
@@ -396,7 +411,7 @@ def noise_level(
         nfev += nf * line_sample.attempts
         block, s, vals_f = line_sample.block, line_sample.rel_spacing, line_sample.values
         sigma_ec, status = line_sample.sigma, line_sample.status
-        e = _deviations(vals_f, mp_values(reference, reference.convert(block))[0], prec)
+        e = _deviations(vals_f, mp_values(ref, ref.convert(block))[0], prec)
         finite = np.isfinite(e)
         errors.append(e[finite])
         rows.append(
@@ -428,6 +443,18 @@ def noise_level(
         n_nonfinite=int(lines["n_nonfinite"].sum()),
         fp_events=dict(events),
     )
+
+
+def _reference_evaluator(obj: Objective, fmt: formats.Format, reference: Any, prec: int) -> Evaluator:
+    """The evaluator the direct estimate compares with: exact, or a wide hardware format on the
+    format's points, data and constants."""
+    if isinstance(reference, str) and reference == "exact":
+        return Evaluator.reference(obj, fmt, prec)
+    wide = validation.one_format("reference", reference)
+    if isinstance(wide, formats.Policy) or wide.dtype is None or wide.p < 2 * fmt.p + 4:
+        raise ValueError(f"reference: {wide.name!r} must be 'exact' or a plain hardware format of "
+                         f"at least {2 * fmt.p + 4} bits for {fmt.name}")
+    return Evaluator(obj, formats.policy(wide, data=fmt.data))
 
 
 def _deviations(values: np.ndarray, exact: np.ndarray, prec: int) -> np.ndarray:
