@@ -68,3 +68,21 @@ def test_attribution_follows_the_formats_reduction() -> None:
 
     # strict bfloat16 rounds every partial sum; float32 accumulation rounds once
     assert reduction_share("bfloat16") > reduction_share("bf16-mixed") + 0.2
+
+
+@pytest.mark.parametrize("fmt", ["float8_e4m3fn", "float8_e5m2", "bfloat16", "float16", "float32",
+                                 "float64", "tf32"])
+def test_vectorised_line_points_are_the_exact_ones(fmt: str) -> None:
+    from gradlab.analysis.noise import _line_points_float64, _line_points_mp
+
+    f = formats.get(fmt)
+    rng = np.random.default_rng(0)
+    vals = np.concatenate([rng.normal(size=60) * 10.0 ** rng.integers(-8, 4, 60),
+                           [0.0, 1.0, -2.0, 0.5, 1e-30]])
+    theta = [f.round(v) for v in np.clip(vals, -float(f.max_exact) / 16, float(f.max_exact) / 16)]
+    signs = rng.choice([-1, 1], size=len(theta))
+    for rel in (float(np.sqrt(f.u)), 1e-3):
+        a, ra = _line_points_float64(theta, f, 9, rel, signs)
+        b, rb = _line_points_mp(theta, f, 9, rel, signs)
+        assert ra == rb
+        assert all(formats.exact_mpf(a[i, j]) == b[i, j] for i in range(9) for j in range(len(theta)))

@@ -243,8 +243,17 @@ def line_points(
     into a coarser binade) it tries half the step, down to one ulp of theta_j in the
     format (in float8 a step of sqrt(u) |theta_j| spans a whole binade), and stays put
     only then. Returns the points (object array of mpf, shape (nf, N)) and the median
-    relative step.
+    relative step. For a hardware format of at most 53 bits the same points are built
+    in float64, vectorised (:func:`_line_points_float64`; they are returned as float64).
     """
+    if fmt.dtype is not None and fmt.p <= 53:
+        return _line_points_float64(theta, fmt, nf, rel, signs)
+    return _line_points_mp(theta, fmt, nf, rel, signs)
+
+
+def _line_points_mp(theta: list[Any], fmt: formats.Format, nf: int, rel: float,
+                    signs: np.ndarray) -> tuple[np.ndarray, float]:
+    """:func:`line_points` in exact mpmath arithmetic (any format)."""
     half = (nf - 1) // 2
     ks = range(-half, nf - half)
     block = np.empty((nf, len(theta)), dtype=object)
@@ -263,6 +272,39 @@ def line_points(
                 break
         block[:, j] = col
     return block, float(np.median(rel_steps)) if rel_steps else 0.0
+
+
+def _line_points_float64(theta: list[Any], fmt: formats.Format, nf: int, rel: float,
+                         signs: np.ndarray) -> tuple[np.ndarray, float]:
+    """:func:`line_points` in float64: a point is kept when ``t + k step`` is exact in
+    float64 (TwoSum's error is 0) and a value of the format, which together say that the
+    exact sum is representable (the format has at most 53 bits)."""
+    t = np.array([float(v) for v in theta])
+    ks = np.arange(nf) - (nf - 1) // 2
+    mag = np.maximum(np.abs(t), 1.0)
+    e = np.array([math.ceil(math.log2(rel * m)) for m in mag])  # as the mpmath path rounds
+    e_min = np.where(t == 0, e, np.frexp(t)[1] - fmt.p)
+    block = np.repeat(t[None, :], nf, axis=0)
+    step_of = np.zeros(t.size)
+    todo = np.ones(t.size, dtype=bool)
+    for d in range(int(np.max(e - np.minimum(e, e_min))) + 1 if t.size else 0):
+        idx = np.flatnonzero(todo & (e - d >= np.minimum(e, e_min)))
+        if not idx.size:
+            break
+        step = np.ldexp(signs[idx].astype(np.float64), (e[idx] - d).astype(np.int64))
+        inc = ks[:, None] * step[None, :]  # exact: small integers times powers of two
+        x = t[idx][None, :] + inc
+        bv = x - t[idx][None, :]
+        err = (t[idx][None, :] - (x - bv)) + (inc - bv)  # TwoSum: x + err == t + inc exactly
+        with np.errstate(over="ignore", invalid="ignore"):
+            ok = np.all((err == 0) & (formats.round_array(x, fmt).astype(np.float64) == x), axis=0)
+        good = idx[ok]
+        block[:, good] = x[:, ok]
+        step_of[good] = np.abs(step[ok])
+        todo[good] = False
+    moved = ~todo
+    rel_steps = step_of[moved] / mag[moved]
+    return block, float(np.median(rel_steps)) if rel_steps.size else 0.0
 
 
 def rounding_floor(fmt: formats.Format | str, value: Any) -> float:
@@ -465,8 +507,10 @@ def _deviations(values: np.ndarray, exact: np.ndarray, prec: int) -> np.ndarray:
 
 
 def _as_dtype(block: np.ndarray, fmt: formats.Format) -> np.ndarray:
-    """Exact values of the format (mpf) as an array of its dtype."""
+    """Exact values of the format (float64, or mpf) as an array of its dtype."""
     assert fmt.dtype is not None
+    if block.dtype == np.float64:
+        return block.astype(fmt.dtype)
     out = np.empty(block.shape, dtype=fmt.dtype)
     flat = out.reshape(-1)
     for k, v in enumerate(block.reshape(-1)):
