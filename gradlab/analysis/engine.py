@@ -797,6 +797,7 @@ def fd_gradient(
     format: fmts.Format | str = "float64",
     scheme: schs.Scheme | str = "central",
     h: Any = 1e-7,
+    coords: Any = None,
 ) -> np.ndarray:
     """The FD gradient computed entirely in a format, at one step or one step per coordinate.
 
@@ -808,12 +809,14 @@ def fd_gradient(
     ----------
     obj : Objective
     format, scheme : str
-    h : float or array_like of shape (N,)
+    h : float or array_like of shape (N,) or (len(coords),)
         Nominal step(s), positive and finite.
+    coords : sequence of int, optional
+        Only these coordinates (default: all), in this order.
 
     Returns
     -------
-    ndarray of float64, shape (N,)
+    ndarray of float64, shape (N,) or (len(coords),)
         The format's results, converted exactly (non-finite values kept), and NaN where
         fl(h), a stencil point or the denominator fl(den fl(h)) is beyond the format's
         range: there is no FD value there (a bounded J would give a silent 0 = x / inf).
@@ -822,20 +825,21 @@ def fd_gradient(
     fmt, sch = validation.one_format("format", format), validation.one_scheme("scheme", scheme)
     if fmt.dtype is None:
         raise ValueError("format: fd_gradient runs in hardware formats; use fd_errors for binary{p}")
-    n = obj.n_params
+    idx = (np.arange(obj.n_params) if coords is None
+           else validation.indices("coords", coords, obj.n_params))
+    n = idx.size
     hs = validation.steps("h", h)
     if hs.size not in (1, n):
         raise ValueError(f"h must be one step or one per coordinate ({n}), got {hs.size}")
     hs = np.broadcast_to(hs, (n,)).copy()
     theta = fmts.round_array(obj.theta0, fmt)
     h_f = fmts.round_array(hs, fmt)
-    idx = np.arange(n)
     if sch.complex_step:
         if fmt.complex_dtype is None:
             raise ValueError(f"scheme: the complex step is not available in format {fmt.name}")
         base = theta.astype(fmt.complex_dtype)
         rows = np.repeat(base[None, :], n, axis=0)
-        rows[idx, idx] = theta + 1j * h_f
+        rows[np.arange(n), idx] = theta[idx] + 1j * h_f
         with fp_events():
             vals, _ = Evaluator(obj, fmt, is_complex=True)(rows)
             approx = np.asarray(_quotient(sch, vals[:, None], h_f, fmt), dtype=np.float64)
@@ -843,7 +847,7 @@ def fd_gradient(
     need = _evaluated(sch)
     in_fmt = Evaluator(obj, fmt)
     with fp_events():
-        pts = stencil(theta, hs, sch.offsets, fmt).points  # (N, J)
+        pts = stencil(theta[idx], hs, sch.offsets, fmt).points  # (n, J)
         rows = np.repeat(theta[None, :], n * len(need), axis=0)
         coord = np.repeat(idx, len(need))
         rows[np.arange(rows.shape[0]), coord] = pts[:, need].reshape(-1)

@@ -105,7 +105,8 @@ def _split(obj: Objective, fmt: fmts.Format, **kw: Any) -> tuple[float, float, f
 
 
 def policy_noise(obj: Objective, format: fmts.Format | str, *, reference: fmts.Format | str = "exact",
-                 n_lines: int = 4, nf: int = 9, seed: int = 0) -> PolicyNoise:
+                 n_lines: int = 4, nf: int = 9, seed: int = 0,
+                 calibration: tuple[float, float] | None = None) -> PolicyNoise:
     """Measure J's noise under ``format`` and split it into storage and accumulation parts.
 
     Parameters
@@ -115,6 +116,9 @@ def policy_noise(obj: Objective, format: fmts.Format | str, *, reference: fmts.F
         A hardware format or a policy whose accumulator is narrower than float64.
     reference, n_lines, nf, seed
         As for :func:`gradlab.noise_level` (``reference="float64"`` for large networks).
+    calibration : (float, float), optional
+        float32's ``(sigma, sigma_storage)`` on this objective with the same sample, when
+        already measured (several formats of one objective share them).
 
     Returns
     -------
@@ -132,7 +136,10 @@ def policy_noise(obj: Objective, format: fmts.Format | str, *, reference: fmts.F
     fmt = validation.one_format("format", format)
     kw: dict[str, Any] = {"reference": reference, "n_lines": n_lines, "nf": nf, "seed": seed}
     value, sigma, store = _split(obj, fmt, **kw)
-    _, sigma_32, store_32 = _split(obj, fmts.get("float32"), **kw)
+    if calibration is None:
+        _, sigma_32, store_32 = _split(obj, fmts.get("float32"), **kw)
+    else:
+        sigma_32, store_32 = calibration
     u32 = fmts.get("float32").u
     a, b = (store_32 / u32) ** 2, max(sigma_32**2 - store_32**2, 0.0) / u32**2
     uc, ua = fmt.compute.u, fmt.accumulate.u

@@ -5,9 +5,10 @@ For each coordinate (``mode="full"``) or random direction (``mode="directional"`
 * the step is :func:`gradlab.optimal_step`'s, from J's noise level (ECnoise) and
   the estimated truncation derivative, in the format being checked;
 * the tolerance is a quantile of the predicted error: rounding of the FD quotient
-  (sigma sqrt(sum c_j**2) / h), rounding of the gradient being checked (the spread of its
-  components over points one ulp from theta, with Student's quantile for the estimated
-  spread), both taken as independent Gaussians, plus twice
+  (sigma sqrt(sum c_j**2) / h), plus the rounding of the gradient being checked, measured
+  as ``g - g_64`` where the same gradient can be computed in float64 on the format's theta
+  and data (a bug present in both cancels, so only rounding is left), else the spread of
+  its components over points one ulp from theta, with Student's quantile, plus twice
   the truncation, the larger of its model and its observation (the FD quotient at h
   against h/2, Richardson). The quantile z makes the chance that a correct
   gradient fails anywhere at most ``false_alarm`` (Bonferroni over the rows,
@@ -91,7 +92,10 @@ class CheckResult:
         Noise level of J in the format: ECnoise's, or where it detects none, J's final
         rounding (:func:`gradlab.analysis.noise.rounding_floor`).
     grad_noise : ndarray
-        Noise level of each gradient component (ECnoise along a line).
+        The checked gradient's own rounding per component: ``|g - g_64|``, measured, where
+        the gradient can be evaluated in float64 on the format's theta and data (an
+        Objective's grad, a dtype-generic callable; formats up to float32), else its
+        spread over points one ulp from theta.
     kinks : list of int
         Rows whose stencil crosses a kink.
     nfev : int
@@ -249,8 +253,62 @@ def _gradient(grad: Any, f: Any, theta_f: np.ndarray,
     return gfun, g64
 
 
+@dataclass(frozen=True)
+class _GradError:
+    """The checked gradient's own rounding error in its format.
+
+    ``measured``: ``delta`` is the error itself, g - g_wide, with g_wide the same gradient
+    computed in float64 on the format's theta and data; else ``size`` is a spread over points
+    one ulp away (Student's quantile with ``dof`` degrees of freedom applies).
+    """
+
+    size: np.ndarray
+    measured: bool
+    dof: int
+    n_evals: int
+    delta: np.ndarray | None = None
+
+
+def _wide_gradient(grad: Any, f: Any, theta_f: np.ndarray, fmt: fmts.Format) -> np.ndarray | None:
+    """The gradient under test computed in float64 on the format's theta and data, when that
+    is possible: an Objective's own grad, or a callable that returns float64 for float64
+    input (dtype-generic); None for an array, a float64 format or any other callable."""
+    if fmt.storage.p > 24:
+        return None
+    theta = theta_f.astype(np.float64)
+    with np.errstate(all="ignore"):
+        try:
+            if grad is None:
+                wide = fmts.policy("float64", data=fmt.data)
+                ns = namespace_for(wide)
+                out = np.asarray(f.grad(ns.from_values(theta), ns))
+            elif callable(grad):
+                out = np.asarray(grad(theta))
+            else:
+                return None
+        except Exception:  # a gradient that cannot run in float64 keeps the spread estimate
+            return None
+    if out.dtype != np.float64 or out.shape != theta.shape or not np.all(np.isfinite(out)):
+        return None
+    return out
+
+
+def _gradient_error(grad: Any, f: Any, gfun: Callable[[np.ndarray], np.ndarray],
+                    theta_f: np.ndarray, fmt: fmts.Format, g: np.ndarray) -> _GradError:
+    """The checked gradient's rounding: measured against float64 where it can be evaluated
+    there, else its spread over points one ulp from theta (floored at u max(|g_i|, rms g),
+    where cancellation made g_i small against the terms it sums)."""
+    wide = _wide_gradient(grad, f, theta_f, fmt)
+    if wide is not None:
+        delta = g - wide
+        return _GradError(np.abs(delta), True, 0, 1, delta)
+    spread, n = gradient_noise(gfun, theta_f, fmt)
+    floor = fmt.u * np.maximum(np.abs(g), math.sqrt(float(np.mean(g**2))))
+    return _GradError(np.maximum(spread, floor), False, n - 1, n)
+
+
 def _full_rows(cf: CoordinateFunction, sch: schs.Scheme, pred: OptimalStep, sigma: float,
-               g_noise: np.ndarray, grad: np.ndarray) -> _Rows:
+               g_err: _GradError, grad: np.ndarray) -> _Rows:
     """One row per coordinate, at :func:`gradlab.optimal_step`'s per-coordinate steps."""
     spacing = np.abs(np.spacing(cf.theta)).astype(np.float64)  # the format's ulp at theta
     h = np.maximum(pred.h, 4 * spacing)  # a step below the spacing would not move theta_i
@@ -259,11 +317,11 @@ def _full_rows(cf: CoordinateFunction, sch: schs.Scheme, pred: OptimalStep, sigm
     reason = ("per-coordinate steps minimising the modelled error: ECnoise sigma = "
               f"{sigma:.3g}, pilot (q+1)-th derivatives; coordinates without measurable "
               "truncation use the global step")
-    return _Rows("coord", h, approx, expected, trunc, g_noise, reason)
+    return _Rows("coord", h, approx, expected, trunc, g_err.size, reason)
 
 
 def _directional_rows(cf: CoordinateFunction, sch: schs.Scheme, pred: OptimalStep, sigma: float,
-                      g_noise: np.ndarray, grad: np.ndarray, n_directions: int,
+                      g_err: _GradError, grad: np.ndarray, n_directions: int,
                       seed: int) -> _Rows:
     """One row per random Rademacher direction, each at the step minimising its modelled error
     from the (q+1)-th derivative along it."""
@@ -277,8 +335,9 @@ def _directional_rows(cf: CoordinateFunction, sch: schs.Scheme, pred: OptimalSte
     h = np.where(np.isfinite(h) & (h > 0), np.minimum(h, 2 * pred.h_global), pred.h_global)
     approx, expected = fd_rows(cf, sch, h, dirs, grad)
     trunc = np.abs(c * h**q * d_v)
-    # v . e sums N components' noise, v_n = +-1
-    g_sigma = np.full(n_directions, float(np.sqrt(np.sum(g_noise**2))))
+    # v . e: the measured error along v, or N components' independent spreads (v_n = +-1)
+    g_sigma = (np.abs(dirs @ g_err.delta) if g_err.delta is not None
+               else np.full(n_directions, float(np.sqrt(np.sum(g_err.size**2)))))
     reason = ("per-direction steps minimising the modelled error, from ECnoise sigma = "
               f"{sigma:.3g} and the (q+1)-th derivative along each direction (pilot stencil)")
     return _Rows("direction", h, approx, expected, trunc, g_sigma, reason, dirs)
@@ -301,23 +360,27 @@ def _shrink_nonfinite(cf: CoordinateFunction, sch: schs.Scheme, rows: _Rows,
 
 
 def _bounds(cf: CoordinateFunction, sch: schs.Scheme, rows: _Rows, sigma: float,
-            false_alarm: float, grad: np.ndarray, g_dof: int) -> tuple[float, np.ndarray, np.ndarray]:
+            false_alarm: float, grad: np.ndarray, g_err: _GradError) -> tuple[float, np.ndarray, np.ndarray]:
     """The quantile z, every row's tolerance, and the quotient at h/2 the tolerance uses.
 
-    The tolerance combines the rounding of the quotient, z sigma ||c|| / h, and of the
-    checked gradient, t g_sigma (independent; t is Student's quantile for a spread estimated
-    with ``g_dof`` degrees of freedom), plus twice the truncation, the larger of its model and
-    its observation ``|D(h) - D(h/2)| / (1 - 2**-q)`` (Richardson). The level is Bonferroni's:
-    a correct gradient fails some row with probability ``false_alarm``.
+    The tolerance combines the rounding of the quotient, z sigma ||c|| / h, with the checked
+    gradient's own rounding: added as it is where it was measured (it is the error itself),
+    else as t g_sigma, independent of the quotient's (t is Student's quantile for a spread
+    estimated with ``g_err.dof`` degrees of freedom). Then twice the truncation, the larger
+    of its model and its observation ``|D(h) - D(h/2)| / (1 - 2**-q)`` (Richardson). The level
+    is Bonferroni's: a correct gradient fails some row with probability ``false_alarm``.
     """
     q = sch.order
     level = 1 - false_alarm / (2 * len(rows.h))
     z = NormalDist().inv_cdf(level)
-    t = float(student_t.ppf(level, g_dof))
     half, _ = fd_rows(cf, sch, rows.h / 2, rows.dirs, grad)
     observed = np.abs(rows.approx - half) / (1 - 2.0**-q)
     observed = np.where(np.isfinite(observed), observed, 0.0)
-    rounding = np.hypot(z * sigma * sch.weight_norm / rows.h, t * rows.g_sigma)
+    fd_rounding = z * sigma * sch.weight_norm / rows.h
+    if g_err.measured:
+        rounding = fd_rounding + rows.g_sigma
+    else:
+        rounding = np.hypot(fd_rounding, float(student_t.ppf(level, g_err.dof)) * rows.g_sigma)
     return z, rounding + 2 * np.maximum(rows.trunc, observed), half
 
 
@@ -431,25 +494,22 @@ def check(
     pred = optimal_step(f, cf.theta.astype(np.float64) if fd is not cf else theta, fd.fmt, sch,
                         seed=seed)
     sigma = pred.sigma if np.isfinite(pred.sigma) else rounding_floor(fd.fmt, fd.center())
-    g_noise, n_g = gradient_noise(gfun, cf.theta, fmt)
-    # at least one rounding of the component, or of the gradient's rms where cancellation made
-    # g_i small against the terms it sums (u |g_i| alone lets such components fail)
-    g_noise = np.maximum(g_noise, fmt.u * np.maximum(np.abs(g), math.sqrt(float(np.mean(g**2)))))
+    g_err = _gradient_error(grad, f, gfun, cf.theta, fmt, g)
     if mode == "full":
-        rows = _full_rows(fd, sch, pred, sigma, g_noise, g)
+        rows = _full_rows(fd, sch, pred, sigma, g_err, g)
     else:
-        rows = _directional_rows(fd, sch, pred, sigma, g_noise, g, n_directions, seed)
+        rows = _directional_rows(fd, sch, pred, sigma, g_err, g, n_directions, seed)
     rows = _shrink_nonfinite(fd, sch, rows, g)
-    z, bound, half = _bounds(fd, sch, rows, sigma, false_alarm, g, n_g - 1)
+    z, bound, half = _bounds(fd, sch, rows, sigma, false_alarm, g, g_err)
     kink = _kink_rows(f, fd, sch, rows, half, z, sigma, g)
     report, ok, decided = _verdict(rows, bound, kink, kinks)
     report.insert(1, "format", fd.fmt.name)
     return CheckResult(
         passed=bool(ok.all()) and decided, decided=decided, report=report, mode=mode,
         format=fmt.name, scheme=sch.name, h=rows.h, step_reason=rows.reason, noise=float(sigma),
-        grad_noise=g_noise, kinks=np.flatnonzero(kink).tolist(),
+        grad_noise=g_err.size, kinks=np.flatnonzero(kink).tolist(),
         nfev=cf.nfev + (fd.nfev if fd is not cf else 0) + pred.nfev,
-        ngev=1 + n_g, z=float(z), false_alarm=false_alarm,
+        ngev=1 + g_err.n_evals, z=float(z), false_alarm=false_alarm,
         power=_power(bound, n_directions) if mode == "directional" else "",
         upcasts=cf.upcasts + (fd.upcasts if fd is not cf else 0),
         info={"J_theta": pred.value}, reference_format=fd.fmt.name,
