@@ -26,7 +26,8 @@ def _study() -> ModuleType:
 def test_checks_record_a_verdict_for_every_gradient() -> None:
     out = _study()._checks(gl.objectives.mlp((4, 8, 1), batch=8, seed=1), "bf16-mixed")
     assert out["check_correct"] == "passes" and out["check_scaled"] == "fails"
-    assert out["check_reference"].startswith("policy(storage=float32")
+    assert out["check_correct_reference"].startswith("policy(storage=float32")
+    assert out["check_transposed_reference"] == "bf16-mixed"  # an array: FD in the format
 
 
 def test_e_star_is_the_minimum_of_the_measured_curve() -> None:

@@ -26,8 +26,11 @@ So by default (``reference_format="auto"``) a format narrower than float32 check
 gradient, computed in the format, against FD evaluated in float32 on the same point and
 (for an Objective) the same data and constants, rounded to the format first
 (``policy("float32", data=fmt)``): the rows measure the gradient's own error, not FD's.
-The tolerance then combines the gradient's rounding in its format (ECnoise on its
-components) with the FD error in the reference format. A plain callable is evaluated on
+The tolerance then adds the gradient's rounding in its format, measured as ``g - g_64``
+(the same gradient in float64 on the same theta and data), to the FD error in the
+reference format. "auto" widens only such a measurable gradient (an Objective's grad, a
+dtype-generic callable): for an array, the rounding is only estimated, too roughly for
+float32's small FD error, and FD stays in the format. A plain callable is evaluated on
 float32 arrays only if it returns float32 there (dtype-generic); otherwise in the format.
 
 Where J is noiseless to ECnoise, sigma is J's final rounding,
@@ -470,8 +473,9 @@ def check(
         Seeds the ECnoise sample and the directions.
     reference_format : "auto", str, Format or None
         Where the FD rows are evaluated: ``"auto"`` (float32 for formats narrower than
-        float32, else the format; module docstring), a plain hardware format at least as
-        wide as ``format``, or None for the format itself.
+        float32 when the gradient's own rounding can be measured in float64, else the
+        format; module docstring), a plain hardware format at least as wide as ``format``,
+        or None for the format itself.
 
     Returns
     -------
@@ -490,11 +494,15 @@ def check(
     theta = validation.point("theta", theta, f)
     cf = CoordinateFunction(f, theta, fmt)
     gfun, g = _gradient(grad, f, cf.theta, fmt)
-    fd = _fd_function(f, cf, _reference(reference_format, fmt, f))
+    g_err = _gradient_error(grad, f, gfun, cf.theta, fmt, g)
+    # "auto" widens only a gradient whose own rounding was measured: the spread estimate
+    # (an array, a callable fixed to its dtype) is too rough against float32's small FD error
+    auto = isinstance(reference_format, str) and reference_format == "auto"
+    ref = fmt if auto and not g_err.measured else _reference(reference_format, fmt, f)
+    fd = _fd_function(f, cf, ref)
     pred = optimal_step(f, cf.theta.astype(np.float64) if fd is not cf else theta, fd.fmt, sch,
                         seed=seed)
     sigma = pred.sigma if np.isfinite(pred.sigma) else rounding_floor(fd.fmt, fd.center())
-    g_err = _gradient_error(grad, f, gfun, cf.theta, fmt, g)
     if mode == "full":
         rows = _full_rows(fd, sch, pred, sigma, g_err, g)
     else:

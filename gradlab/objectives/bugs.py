@@ -30,7 +30,7 @@ from gradlab.arithmetic.namespaces import namespace_for
 from gradlab.arithmetic.objective import Objective
 from gradlab.objectives import seed
 
-__all__ = ["BUGS", "inject", "layer_blocks"]
+__all__ = ["BUGS", "inject", "layer_blocks", "scaled_component"]
 
 BUGS = ("layer_factor", "transposed_weight", "missing_bias", "activation_derivative",
         "batch_average", "sign_flip", "single_coord_1e-3")
@@ -104,3 +104,25 @@ def _no_activation_derivative(obj: Objective) -> Callable[[Any, Any], Any]:
         x, y, _ = seed._data()
         return partial(seed._backprop, x=x, y=y, skip_relu_derivative=True)
     raise ValueError(f"the activation-derivative bug is built for seed_net, not {obj.name!r}")
+
+
+def scaled_component(obj: Objective, k: int, factor: float) -> Objective:
+    """``obj`` with a gradient whose component ``k`` is off by ``factor``, written in xp.
+
+    Unlike :func:`inject`'s arrays, the buggy gradient is a function that runs in every
+    format, so a checker can measure its rounding in float64 (the factor enters through
+    ``xp.asarray``, rounded to the format like any constant).
+    """
+    if obj.grad is None:
+        raise ValueError(f"objective {obj.name!r} has no gradient to corrupt")
+    if not 0 <= k < obj.n_params:
+        raise ValueError(f"k must be a coordinate of {obj.name!r} (0..{obj.n_params - 1}), got {k}")
+    grad = obj.grad
+    weights = np.ones(obj.n_params)
+    weights[k] = factor
+
+    def buggy(theta: Any, xp: Any) -> Any:
+        return grad(theta, xp) * xp.asarray(weights)
+
+    return Objective(obj.fn, obj.theta0, grad=buggy, name=f"{obj.name}_g{k}x{factor:g}",
+                     vectorized=obj.vectorized, meta=obj.meta)
