@@ -55,7 +55,7 @@ def batched(obj: gl.Objective, fmt: str, scheme: str, steps: np.ndarray) -> np.n
     acc = s.numerators[0] * vals[..., 0]
     for j in range(1, n_j):
         acc = acc + s.numerators[j] * vals[..., j]
-    return acc / (s.denominator * h_f)[None, :]
+    return acc / (s.denominator * h_f)  # h_f: (1, S), broadcast over the coordinates
 
 
 def main() -> None:
