@@ -142,7 +142,7 @@ def part_b(quick: bool, progress: bool) -> pd.DataFrame:
     grid = [(n, s) for n in widths for s in seeds]
     for n, seed in tqdm(grid, desc="mixed: widths", disable=not progress):
         obj = gl.objectives.mlp((n, 8, 1), batch=8, seed=seed)
-        coords = np.random.default_rng(seed).choice(obj.n_params, size=16, replace=False)
+        coords = np.sort(np.random.default_rng(seed).choice(obj.n_params, size=16, replace=False))
         calib = policy_noise(obj, "float32", reference="float64")
         for fmt in WIDTH_FORMATS:
             f = formats.get(fmt)
@@ -154,7 +154,9 @@ def part_b(quick: bool, progress: bool) -> pd.DataFrame:
             rows.append({"n": n, "seed": seed, "n_params": obj.n_params, "format": fmt, "u": f.u,
                          "value": pn.value, "sigma": pn.sigma, "sigma_storage": pn.sigma_storage,
                          "sigma_accumulation": pn.sigma_accumulation,
-                         "noise_u": pn.sigma / (f.u * pn.value), "u_eff": pn.u_eff,
+                         "noise_u": pn.sigma / (f.u * pn.value),
+                         "accumulation_u": pn.sigma_accumulation / (f.u * pn.value),
+                         "u_eff": pn.u_eff,
                          "u_eff_model": pn.u_eff_model, "h_opt": h_opt, "e_opt": e_opt,
                          "edge": edge})
     return pd.DataFrame(rows)
@@ -168,10 +170,12 @@ def _reference_gradient(obj: gl.Objective, fmt: formats.Format, ref: formats.For
 
 
 def fits(widths: pd.DataFrame) -> pd.DataFrame:
-    """Power laws in n of the noise (in u|J|) and of E* / u**(2/3), per format."""
+    """Power laws in n of the noise and of its accumulation part (in u|J|) and of E*, per
+    format (an accumulation part that is 0 everywhere, as with float32 accumulation, is
+    reported as not fitted)."""
     rows = []
     for fmt, g in widths.groupby("format", sort=False):
-        for target in ("noise_u", "e_opt"):
+        for target in ("noise_u", "accumulation_u", "e_opt"):
             try:
                 law = fit_power_law(g, target, ["n"], n_boot=2000, seed=0)
                 b = law.exponents["n"]
@@ -220,16 +224,38 @@ def _table_a(a: pd.DataFrame) -> str:
 
 
 def _table_fits(f: pd.DataFrame) -> str:
-    lines = ["| format | noise / (u\\|J\\|) ~ n^b: b [95% CI] | E* ~ n^b: b [95% CI] |",
-             "|---|---|---|"]
+    lines = ["| format | noise / (u\\|J\\|) | accumulation part / (u\\|J\\|) | E* |",
+             "|---|---|---|---|"]
     for fmt, g in f.groupby("format", sort=False):
         cells = []
-        for target in ("noise_u", "e_opt"):
+        for target in ("noise_u", "accumulation_u", "e_opt"):
             r = g[g.target == target].iloc[0]
             cells.append(f"{r.exponent:.2f} [{r.low:.2f}, {r.high:.2f}]" if np.isfinite(r.exponent)
-                         else f"not fitted ({r.note})")
-        lines.append(f"| {LABELS[fmt]} | {cells[0]} | {cells[1]} |")
+                         else "not fitted (zero or too few values)")
+        lines.append(f"| {LABELS[fmt]} | {cells[0]} | {cells[1]} | {cells[2]} |")
     return "\n".join(lines)
+
+
+def _ci(fe: pd.DataFrame, fmt: str, target: str) -> str:
+    r = fe.loc[(fmt, target)]
+    if not np.isfinite(r["exponent"]):
+        return "not fitted"
+    return f"{r['exponent']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"
+
+
+def _rate(fe: pd.DataFrame, formats_: list[str]) -> str:
+    """Where the accumulation part's exponents stand against 1/2 (random walk) and 1 (bound)."""
+    lows = [fe.loc[(f, "accumulation_u"), "low"] for f in formats_]
+    highs = [fe.loc[(f, "accumulation_u"), "high"] for f in formats_]
+    if not all(np.isfinite(lows + highs)):
+        return "not determined by these widths"
+    if max(highs) < 0.5:
+        return ("below even the random-walk rate: every interval lies under 1/2, and far "
+                "under the worst-case bound's 1")
+    if min(lows) > 0.5:
+        return "above the random-walk rate, though below the worst-case bound's 1" if max(
+            highs) < 1 else "at or above the worst-case bound's rate"
+    return "consistent with the random-walk rate (the intervals hold 1/2)"
 
 
 def _numbers(a: pd.DataFrame, b: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
@@ -258,6 +284,13 @@ def _numbers(a: pd.DataFrame, b: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
         "b_fp16": f"{fe.loc[('float16', 'noise_u'), 'exponent']:.2f}",
         "b_fp16_mixed": f"{fe.loc[('fp16-mixed', 'noise_u'), 'exponent']:.2f}",
         "b_f32": f"{fe.loc[('float32', 'noise_u'), 'exponent']:.2f}",
+        "a_bf16": _ci(fe, "bfloat16", "accumulation_u"),
+        "a_fp16": _ci(fe, "float16", "accumulation_u"),
+        "a_f32": _ci(fe, "float32", "accumulation_u"),
+        "rate": _rate(fe, ["bfloat16", "float16", "float32"]),
+        "e_bf16": _ci(fe, "bfloat16", "e_opt"),
+        "e_bf16_mixed": _ci(fe, "bf16-mixed", "e_opt"),
+        "e_f32": _ci(fe, "float32", "e_opt"),
         "n_max": str(int(b.n.max())),
         "strict_over_mixed_bf16": sci(widest["bfloat16"] / widest["bf16-mixed"]),
         "strict_over_mixed_fp16": sci(widest["float16"] / widest["fp16-mixed"]),
@@ -268,19 +301,24 @@ def _numbers(a: pd.DataFrame, b: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
 def _figures(a: pd.DataFrame, b: pd.DataFrame, f: pd.DataFrame, out: Path) -> list[Path]:
     paths: list[Path] = []
     b = b.assign(arithmetic=b.format.map(LABELS))
-    for target, ylabel, name in (("noise_u", "noise of J / (u |J|)", "noise_width"),
-                                 ("e_opt", "best error E* = ||g_fd - g|| / ||g||", "estar_width")):
+    # tf32's noise is its inputs' 11-bit rounding, hundreds of float32 units: in the table,
+    # not here, where it would flatten every other line
+    for target, ylabel, name, keep in (
+            ("noise_u", "noise of J / (u |J|)", "noise_width", b.format != "tf32"),
+            ("accumulation_u", "accumulation part of the noise / (u |J|)", "accumulation_width",
+             b.format.isin(["float32", "bfloat16", "float16"])),
+            ("e_opt", "best error E* = ||g_fd - g|| / ||g||", "estar_width", b.format == b.format)):
         lines = f[f.target == target].assign(arithmetic=lambda d: d.format.map(LABELS),
                                              legend="", dashed=False)
         lines = lines[np.isfinite(lines.exponent)]
-        ax = plots.law(b, "n", target, hue="arithmetic", lines=lines)
+        ax = plots.law(b[keep], "n", target, hue="arithmetic", lines=lines)
         ax.set_xlabel("reduction length n (inputs of the first layer)")
         ax.set_ylabel(ylabel)
         handles, labels = ax.get_legend_handles_labels()
-        keep = [(h, lab) for h, lab in zip(handles, labels, strict=True) if lab]
-        ax.legend([h for h, _ in keep], [lab for _, lab in keep], fontsize=7, loc="best")
+        pairs = [(h, lab) for h, lab in zip(handles, labels, strict=True) if lab]
+        ax.legend([h for h, _ in pairs], [lab for _, lab in pairs], fontsize=7, loc="best")
         paths += plots.save(ax.figure, out / "figures" / name)
-    parts = a.dropna(subset=["sigma"]).assign(
+    parts = a[a.format != "tf32"].dropna(subset=["sigma"]).assign(
         storage=lambda d: d.sigma_storage / (d.u * d.value),
         accumulation=lambda d: d.sigma_accumulation / (d.u * d.value),
         arithmetic=lambda d: d.format.map(LABELS))
@@ -295,7 +333,8 @@ def _figures(a: pd.DataFrame, b: pd.DataFrame, f: pd.DataFrame, out: Path) -> li
         return ax
 
     fig = plots.facet(long, bars, col="network", ncols=2, size=(4.2, 3.4), sharey=True,
-                      title="J's noise: storage (elementwise, reduction outputs) and accumulation parts")
+                      title="J's noise: storage (elementwise, reduction outputs) and accumulation "
+                            "parts (tf32: in the table)")
     paths += plots.save(fig, out / "figures" / "noise_parts")
     return paths
 

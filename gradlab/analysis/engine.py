@@ -812,12 +812,13 @@ def fd_gradient(
     h : float or array_like of shape (N,) or (len(coords),)
         Nominal step(s), positive and finite.
     coords : sequence of int, optional
-        Only these coordinates (default: all), in this order.
+        Only these coordinates (default: all), sorted and without repeats (as every
+        ``coords`` argument of gradlab).
 
     Returns
     -------
-    ndarray of float64, shape (N,) or (len(coords),)
-        The format's results, converted exactly (non-finite values kept), and NaN where
+    ndarray of float64, shape (N,) or (number of distinct coords,)
+        In increasing coordinate order. The format's results, converted exactly (non-finite values kept), and NaN where
         fl(h), a stencil point or the denominator fl(den fl(h)) is beyond the format's
         range: there is no FD value there (a bounded J would give a silent 0 = x / inf).
     """
