@@ -818,9 +818,10 @@ def fd_gradient(
     Returns
     -------
     ndarray of float64, shape (N,) or (number of distinct coords,)
-        In increasing coordinate order. The format's results, converted exactly (non-finite values kept), and NaN where
-        fl(h), a stencil point or the denominator fl(den fl(h)) is beyond the format's
-        range: there is no FD value there (a bounded J would give a silent 0 = x / inf).
+        In increasing coordinate order. The format's results, converted exactly (non-finite
+        values kept), and NaN where fl(h), a stencil point or the denominator fl(den fl(h))
+        is beyond the format's range: there is no FD value there (a bounded J would give a
+        silent 0 = x / inf).
     """
     validation.objective("obj", obj)
     fmt, sch = validation.one_format("format", format), validation.one_scheme("scheme", scheme)
