@@ -108,7 +108,10 @@ def cell(p):
 """
 
 _SCRIPT = """
-import sys
+import signal, sys
+# a shell starts background jobs with SIGINT ignored, and Python then leaves it ignored: restore
+# the handler a terminal's foreground process has, so that Ctrl-C is tested wherever CI runs
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import faultcells
 from gradlab.sweeps.runner import product, run_sweep
 run_sweep(faultcells.cell, product(x=range(int(sys.argv[2]))), sys.argv[1], workers=2, progress=False)
