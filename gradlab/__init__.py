@@ -9,6 +9,7 @@ The library is layered; data flows one way, down this list (``docs/design.md``):
 from gradlab import objectives
 from gradlab._version import __version__
 from gradlab.analysis.attribution import AttributionResult, attribute_noise
+from gradlab.analysis.enclosure import Enclosure, enclose
 from gradlab.analysis.engine import fd_errors
 from gradlab.analysis.exact import ExactResult, exact
 from gradlab.analysis.noise import NoiseResult, noise_level
@@ -25,6 +26,7 @@ from gradlab.sweeps import runner as sweep
 __all__ = [
     "AttributionResult",
     "CheckResult",
+    "Enclosure",
     "ExactResult",
     "ExerciseCheck",
     "NoiseResult",
@@ -35,6 +37,7 @@ __all__ = [
     "adapters",
     "attribute_noise",
     "check",
+    "enclose",
     "exact",
     "exercise_check",
     "fd_errors",

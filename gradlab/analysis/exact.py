@@ -13,24 +13,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import mpmath
 import numpy as np
 import pandas as pd
 
+from gradlab.analysis.bits import MAX_PREC, bits_to_digits, digits_to_bits
+from gradlab.analysis.enclosure import Enclosure, enclose
 from gradlab.arithmetic import formats
+from gradlab.arithmetic.balls import mpf_mid
 from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.objective import Objective, call_grad, evaluate_one
 
 __all__ = ["MAX_PREC", "ExactResult", "VerificationError", "bits_to_digits", "digits_to_bits", "exact",
            "reference_bits"]
 
-LOG2_10 = math.log2(10)
-MAX_PREC = 1 << 14
-"""The most bits the value and gradient are computed at: a numerical gradient whose
-differences J's magnitude swamps even there is refused, not reported as 0."""
 N_DIRECTIONS = 3  # random directions an analytic gradient is cross-checked along
 # allowance, in units of J's last bit, for the rounding J's evaluation accumulates
 # (a bound on a difference's rounding error, not an estimate of it)
@@ -39,16 +38,6 @@ _ROUNDING_ULPS = 2**16
 
 class VerificationError(ArithmeticError):
     """The reference recomputed at a higher precision did not confirm its digits."""
-
-
-def digits_to_bits(digits: float) -> int:
-    """Bits of precision that carry ``digits`` decimal digits."""
-    return math.ceil(digits * LOG2_10)
-
-
-def bits_to_digits(bits: float) -> int:
-    """Decimal digits that carry ``bits`` bits of precision (rounded up)."""
-    return math.ceil(bits / LOG2_10)
 
 
 def reference_bits(fmt: formats.Format | str, h_min: float, order: int) -> int:
@@ -106,6 +95,16 @@ class ExactResult:
     method : str
         ``"analytic"`` (the objective's gradient evaluated in mpmath) or
         ``"numerical"`` (high-precision differentiation of J).
+    proven : bool
+        With ``prove=True``: value and gradient lie in ball-arithmetic enclosures
+        (:func:`gradlab.analysis.enclosure.enclose`) that prove every requested digit.
+        The derivatives are verified, not proven.
+    value_radius, grad_radius : float, ndarray
+        With ``prove=True``: rigorous bounds on |value - J| and |grad_i - dJ/dtheta_i| (the
+        enclosure's radii plus the distance of these values from the balls' midpoints);
+        NaN otherwise.
+    unproven : dict of str -> str
+        What the enclosure could not prove, and why.
     """
 
     objective: str
@@ -120,6 +119,10 @@ class ExactResult:
     derivative_digits: dict[int, np.ndarray] = field(default_factory=dict)
     prec: int = 0
     method: str = "analytic"
+    proven: bool = False
+    value_radius: float = math.nan
+    grad_radius: np.ndarray | None = None
+    unproven: dict[str, str] = field(default_factory=dict)
 
     @property
     def third(self) -> np.ndarray:
@@ -374,6 +377,8 @@ def exact(
     orders: Sequence[int] = (2, 3),
     coords: Sequence[int] | None = None,
     derivative_digits: int = 20,
+    *,
+    prove: bool = False,
 ) -> ExactResult:
     """Exact value, gradient and diagonal derivatives of ``obj`` at a format's inputs.
 
@@ -393,6 +398,11 @@ def exact(
         Decimal digits wanted for the derivatives (they feed error models). A
         derivative whose differences are not resolved above J's rounding gets 0
         digits in ``derivative_digits``.
+    prove : bool
+        Also enclose value and analytic gradient in ball arithmetic
+        (:func:`gradlab.analysis.enclosure.enclose`): ``proven``, ``value_radius`` and
+        ``grad_radius`` are then set, and the verified values must lie within the balls
+        (a disagreement raises VerificationError).
 
     Returns
     -------
@@ -466,7 +476,7 @@ def exact(
     dd = {k: np.minimum(_agreement(lo.derivs[k], hi.derivs[k], derivative_digits),
                         _resolution(lo.derivs[k], lo.deriv_bounds[k], derivative_digits))
           for k in orders_t}
-    return ExactResult(
+    result = ExactResult(
         objective=obj.name,
         format=fmt.name,
         theta=np.asarray(theta, dtype=object),
@@ -480,3 +490,29 @@ def exact(
         prec=hi_prec,
         method="analytic" if obj.grad is not None else "numerical",
     )
+    return _with_proof(result, obj, fmt) if prove else result
+
+
+def _with_proof(result: ExactResult, obj: Objective, fmt: formats.Format) -> ExactResult:
+    """``result`` with the enclosure's proof attached, once its values are inside the balls.
+
+    Each radius is the ball's radius plus the distance of the verified value from the ball's
+    midpoint, so it bounds the reported value's own error."""
+    if obj.grad is None:
+        raise ValueError("prove: only an analytic gradient (obj.grad) can be enclosed")
+    enc: Enclosure = enclose(obj, fmt, digits=result.digits)
+    assert enc.grad is not None and enc.grad_radius is not None
+
+    def bound(value: Any, ball: Any, radius: float, label: str) -> float:
+        gap = float(abs(_mp(value) - mpf_mid(ball)))
+        if gap > radius and gap > 0:
+            raise VerificationError(f"{label} of objective {obj.name!r}: the verified value "
+                                    f"{mpmath.nstr(_mp(value), 20)} lies outside its proven "
+                                    f"enclosure {ball} (radius {radius:.3g})")
+        return float(np.nextafter(radius + gap, np.inf)) if gap else radius
+
+    value_radius = bound(result.value, enc.value, enc.value_radius, "J")
+    grad_radius = np.array([bound(g, b, r, f"grad[{i}]") for i, (g, b, r) in
+                            enumerate(zip(result.grad, enc.grad, enc.grad_radius, strict=True))])
+    return replace(result, proven=enc.proven, value_radius=value_radius, grad_radius=grad_radius,
+                   unproven=dict(enc.unproven))

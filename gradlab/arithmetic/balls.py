@@ -1,0 +1,215 @@
+"""Ball arithmetic (python-flint's Arb) as an evaluation namespace: proven enclosures.
+
+:class:`BallNamespace` evaluates an objective written once (``fn(theta, xp)``) on object
+arrays of ``flint.arb``: midpoint-radius intervals whose every operation (the arithmetic
+operators, ``exp``, ``log``, ``log1p``, ``expm1``, ``sin``, ``cos``, ``tanh``, ``sqrt``, sums and
+matrix products) returns a ball that provably contains the exact result of the operation on
+every point of its input balls. So J and its analytic gradient come out as balls that contain
+the exact J and gradient of the code as written, at the format's rounded theta and data.
+
+Branches. ``relu``, ``maximum``, ``abs`` and ``where`` need a comparison's sign. A ball
+comparison is decided only when the balls do not overlap; otherwise :class:`BranchUndecided`
+is raised: the caller raises the precision, and where both sides are exact and equal (theta
+sits exactly on the branch), no precision decides it and the error says ``on_branch``: a kink,
+reported rather than guessed. ``max`` (the shift of a stable log-sum-exp) uses the midpoints'
+maximum, an exact constant: the function's value does not depend on the shift, so no branch
+is taken.
+
+Precision. Arb's working precision is a process-wide setting; the namespace sets it for the
+duration of :meth:`BallNamespace.call` and restores it after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import mpmath
+import numpy as np
+from flint import arb, ctx, fmpz
+
+from gradlab.arithmetic.formats import Format, exact_mpf, get
+from gradlab.arithmetic.namespaces import Namespace, NamespaceEscapeError, _data, _format_constant, _xp
+
+__all__ = ["BallNamespace", "BranchUndecided", "arb_from_mpf", "arb_upper", "mpf_mid"]
+
+_FUNCS = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sqrt")
+
+
+class BranchUndecided(ArithmeticError):
+    """A comparison on which a branch depends has overlapping balls.
+
+    ``on_branch`` is True when both sides are exact and equal: theta sits on the branch.
+    """
+
+    def __init__(self, message: str, on_branch: bool) -> None:
+        super().__init__(message)
+        self.on_branch = on_branch
+
+
+def arb_from_mpf(x: Any) -> arb:
+    """An exact number (mpf, float, int, numpy scalar) as an exact ball (radius 0), whatever
+    the working precision (it is raised to the number's bits for the conversion)."""
+    v = exact_mpf(x)
+    if not mpmath.isfinite(v):
+        return arb("nan") if mpmath.isnan(v) else (arb.pos_inf() if v > 0 else arb.neg_inf())
+    sign, man, exp, bc = v._mpf_
+    old = ctx.prec
+    ctx.prec = max(old, int(bc) + 8)
+    try:
+        b = arb(fmpz(-int(man) if sign else int(man)))
+        return b * arb(2) ** int(exp) if exp else b
+    finally:
+        ctx.prec = old
+
+
+def mpf_mid(b: arb) -> mpmath.mpf:
+    """The ball's midpoint, exactly."""
+    man, exp = b.mid().man_exp()
+    return mpmath.mp.make_mpf(mpmath.libmp.from_man_exp(int(man), int(exp)))
+
+
+def arb_upper(b: arb) -> float:
+    """A float64 upper bound of |b| (rounded up): the radius of a ball as a float."""
+    v = abs(b).upper()
+    if not v.is_finite():
+        return float("inf")
+    if v.is_zero():
+        return 0.0
+    f = float(mpf_mid(v))  # nearest: one step up bounds it
+    return float(np.nextafter(f, np.inf))
+
+
+def _decided(a: Any, b: Any, strict: bool) -> np.ndarray:
+    """Elementwise ``a > b`` (``a >= b`` if not strict), raising where the balls decide nothing."""
+    a_arr, b_arr = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    out = np.empty(a_arr.shape, dtype=bool)
+    for idx, (x, y) in enumerate(zip(a_arr.flat, b_arr.flat, strict=True)):
+        x, y = (v if isinstance(v, arb) else arb_from_mpf(v) for v in (x, y))
+        if x.is_exact() and y.is_exact() and x == y:
+            raise BranchUndecided("a comparison's two sides are exactly equal: the point sits "
+                                  "on the branch (a kink)", on_branch=True)
+        yes, no = (x > y, x <= y) if strict else (x >= y, x < y)
+        if not (yes or no):
+            raise BranchUndecided(f"a comparison's balls overlap ({x} against {y})",
+                                  on_branch=False)
+        out.flat[idx] = bool(yes)
+    return out
+
+
+class BallNamespace(Namespace):
+    """Object arrays of ``flint.arb`` at a fixed working precision.
+
+    Parameters
+    ----------
+    prec : int
+        Arb's working precision in bits during :meth:`call`.
+    data_format : Format or str, optional
+        Data and constants are rounded to this format first (exactly, as the format's own
+        evaluation sees them), so the enclosure is of J at the format's data.
+    batch_ndim, record_branches
+        As for every namespace.
+    """
+
+    def __init__(self, prec: int, data_format: Format | str | None = None, batch_ndim: int = 0,
+                 record_branches: bool = False) -> None:
+        super().__init__(batch_ndim, False, record_branches)
+        if prec < 8:
+            raise ValueError(f"prec must be at least 8 bits, got {prec}")
+        self.prec = prec
+        self.data_format = None if data_format is None else get(data_format)
+        self.name = f"arb[{prec} bits]"
+        self._funcs: dict[str, Callable[[Any], Any]] = {
+            f: np.frompyfunc(lambda x, f=f: getattr(x, f)(), 1, 1) for f in _FUNCS}
+        self._to_arb = np.frompyfunc(arb_from_mpf, 1, 1)
+
+    def call(self, f: Callable[[Any, Namespace], Any], theta: np.ndarray, label: str) -> np.ndarray:
+        """``f(theta, self)`` with Arb's precision set to this namespace's."""
+        old = ctx.prec
+        ctx.prec = self.prec
+        try:
+            return super().call(f, theta, label)
+        finally:
+            ctx.prec = old
+
+    def _operand(self, x: Any) -> Any:
+        t = type(x)
+        if t is float or t is int:
+            r = _format_constant(x, self.data_format) if self.data_format is not None else None
+            return arb_from_mpf(x if r is None else r)
+        return x
+
+    def _wrong_values(self, out: np.ndarray) -> str:
+        if out.dtype != object:
+            return f"{out.dtype} values, not balls"
+        bad = next((v for v in out.flat if not isinstance(v, arb)), None)
+        return "" if bad is None else f"{type(bad).__name__} values where xp's numbers are balls"
+
+    def _check(self, x: Any, op: str) -> None:
+        dt = getattr(x, "dtype", None)
+        if dt is not None and dt not in (np.dtype(object), np.dtype(bool)):
+            raise NamespaceEscapeError(f"an array of dtype {dt} reached xp.{op} while evaluating "
+                                       f"in {self.name}: data must enter through xp.asarray")
+
+    def _apply(self, fname: str, x: Any) -> Any:
+        self._check(x, fname)
+        return np.asarray(self._funcs[fname](x), dtype=object)
+
+    @_data
+    def asarray(self, x: Any) -> np.ndarray:
+        """Data or constants, rounded to ``data_format`` (if set) exactly, as exact balls."""
+        a = np.asarray(x, dtype=np.float64)
+        fmt = self.data_format
+        vals = [arb_from_mpf(fmt.round_data(float(v)) if fmt is not None else float(v))
+                for v in a.ravel()]
+        out = np.empty(len(vals), dtype=object)
+        out[:] = vals
+        return out.reshape((1,) * self.batch_ndim + a.shape)
+
+    @_xp
+    def from_values(self, values: np.ndarray) -> np.ndarray:
+        """Exact numbers (mpf, floats, numpy scalars) or balls, as an object array of balls."""
+        v = np.asarray(values, dtype=object)
+        if not v.size or isinstance(v.flat[0], arb):
+            return v
+        return np.asarray(self._to_arb(v), dtype=object)
+
+    def _matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.asarray(np.matmul(a, b), dtype=object)
+
+    def _where(self, c: np.ndarray, a: Any, b: Any) -> np.ndarray:
+        return np.asarray(np.where(c, a, b), dtype=object)
+
+    def _gt(self, a: Any, b: Any) -> np.ndarray:
+        return _decided(a, b, strict=True)
+
+    def _ge(self, a: Any, b: Any) -> np.ndarray:
+        return _decided(a, b, strict=False)
+
+    def _zero_like(self, x: np.ndarray) -> Any:
+        return arb(0)
+
+    @_xp
+    def real(self, x: Any) -> Any:
+        return x
+
+    @_xp
+    def sum(self, x: np.ndarray, axis: int | Sequence[int] | None = None,
+            keepdims: bool = False) -> np.ndarray:
+        """Sum over logical axes; every addition's ball contains the exact sum."""
+        self._check(x, "sum")
+        return np.asarray(np.sum(x, axis=self._logical_axes(x, axis), keepdims=keepdims),
+                          dtype=object)
+
+    @_xp
+    def logaddexp(self, a: Any, b: Any) -> Any:
+        """log(exp(a) + exp(b)) in balls (Arb has no overflow)."""
+        return self.log(self.exp(a) + self.exp(b))
+
+    @_xp
+    def max(self, x: np.ndarray, axis: int | Sequence[int] | None = None) -> np.ndarray:
+        """The midpoints' maximum over logical axes, as exact balls (module docstring)."""
+        self._check(x, "max")
+        mids = np.frompyfunc(lambda v: float(mpf_mid(v)), 1, 1)(x).astype(np.float64)
+        r = np.max(mids, axis=self._logical_axes(x, axis), keepdims=True)
+        return np.asarray(self._to_arb(r.astype(object)), dtype=object)
