@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+import flint
 import matplotlib
 import ml_dtypes
 import mpmath
@@ -31,6 +32,7 @@ def provenance(config: dict[str, Any] | None = None) -> dict[str, Any]:
         "mpmath": mpmath.__version__,
         "mpmath_backend": mpmath.libmp.BACKEND,
         "ml_dtypes": ml_dtypes.__version__,
+        "python_flint": flint.__version__,
         "pandas": pandas.__version__,
         "matplotlib": matplotlib.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
