@@ -110,3 +110,25 @@ def test_ball_namespace_refuses_foreign_numbers() -> None:
     with pytest.raises(gl.arithmetic.namespaces.NamespaceEscapeError):
         ns.call(lambda t, xp: np.exp(t), ns.from_values(np.array([1.0])), "fn")
     assert arb_from_mpf(mpmath.mpf(2) ** -3000 + 1).is_exact()  # exact whatever the precision
+
+
+@pytest.mark.parametrize("fmt", ["float64", "bfloat16"])
+def test_derivative_enclosures_contain_the_verified_derivatives(fmt: str) -> None:
+    # the verified derivatives come from mpmath's high-precision differences: another method
+    from gradlab.analysis.enclosure import enclose_derivatives
+
+    for obj in _builtin()[1:6]:
+        ref = gl.exact(obj, fmt, digits=20, orders=(2, 3), coords=[0, 1, 2], derivative_digits=30)
+        enc = enclose_derivatives(obj, fmt, (2, 3), [0, 1, 2], digits=20)
+        assert enc.proven, (obj.name, enc.unproven)
+        for k in (2, 3):
+            for v, b, r in zip(ref.derivatives[k], enc.derivatives[k], enc.radius[k], strict=True):
+                gap = abs(float(formats.exact_mpf(v) - mpf_mid(b)))
+                assert gap <= r + 1e-25 * abs(float(v)) + 1e-300, (obj.name, k)
+
+
+def test_exact_with_prove_bounds_the_derivatives_too() -> None:
+    r = gl.exact(gl.objectives.seed_net(stable=True), "float32", digits=25, orders=(3,),
+                 coords=[0, 4, 40], prove=True)
+    assert r.proven and set(r.derivative_radius) == {3}
+    assert np.all(r.derivative_radius[3] <= 1e-18 * np.abs([float(v) for v in r.third]) + 1e-300)

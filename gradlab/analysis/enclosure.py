@@ -20,13 +20,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from flint import arb
 
 from gradlab.analysis.bits import MAX_PREC, digits_to_bits
 from gradlab.arithmetic import formats, validation
-from gradlab.arithmetic.balls import BallNamespace, BranchUndecided, arb_upper, mpf_mid
+from gradlab.arithmetic.balls import (
+    BallNamespace,
+    BranchUndecided,
+    SeriesNamespace,
+    arb_upper,
+    mpf_mid,
+    working_precision,
+)
 from gradlab.arithmetic.objective import Objective
 
-__all__ = ["Enclosure", "KinkError", "enclose"]
+__all__ = ["DerivativeEnclosure", "Enclosure", "KinkError", "enclose", "enclose_derivatives"]
 
 
 class KinkError(ArithmeticError):
@@ -166,3 +174,93 @@ def enclose(obj: Objective, format: formats.Format | str = "float64", digits: in
         grad_radius=None if grad is None else np.array([arb_upper(g.rad()) for g in grad]),
         digits=digits, proven=not unproven, unproven=unproven, prec=prec,
     )
+
+
+@dataclass(frozen=True)
+class DerivativeEnclosure:
+    """Balls that provably contain diagonal derivatives ``d^k J / d theta_i^k``.
+
+    Attributes
+    ----------
+    coords : ndarray of int
+    derivatives : dict of int -> ndarray of flint.arb
+        By order k, one ball per coordinate.
+    radius : dict of int -> ndarray of float
+        Upper bounds of each ball's radius.
+    proven : bool
+        Every requested digit of every derivative is proven.
+    unproven : dict of str -> str
+        What could not be proven (``"d3[i]"``), and why.
+    prec : int
+    """
+
+    coords: np.ndarray
+    derivatives: dict[int, np.ndarray]
+    radius: dict[int, np.ndarray]
+    proven: bool
+    unproven: dict[str, str]
+    prec: int
+
+
+def _series_rows(obj: Objective, fmt: formats.Format, theta: np.ndarray, coords: np.ndarray,
+                 order: int, prec: int) -> np.ndarray:
+    """The Taylor series of ``t -> J(theta + t e_i)`` for each coordinate, to ``order``."""
+    ns = SeriesNamespace(prec, order, data_format=fmt, batch_ndim=1 if obj.batch_safe else 0)
+    if obj.batch_safe:
+        return ns.call(obj.fn, ns.seeded(theta, coords), f"fn of objective {obj.name!r}")
+    one = [ns.call(obj.fn, row, f"fn of objective {obj.name!r}")[()]
+           for row in ns.seeded(theta, coords)]
+    out = np.empty(len(one), dtype=object)
+    out[:] = one
+    return out
+
+
+def enclose_derivatives(obj: Objective, format: formats.Format | str = "float64",
+                        orders: tuple[int, ...] = (2, 3), coords: Any = None, digits: int = 20, *,
+                        max_prec: int = MAX_PREC) -> DerivativeEnclosure:
+    """Prove ``digits`` digits of the diagonal derivatives of J at the format's theta.
+
+    J is evaluated in :class:`~gradlab.arithmetic.balls.SeriesNamespace`, one Taylor series
+    per coordinate; the coefficient of ``t**k`` times k! encloses the k-th derivative. The
+    precision doubles until every digit is proven or ``max_prec`` is reached, as in
+    :func:`enclose`.
+
+    Raises
+    ------
+    KinkError
+        If theta sits exactly on a branch.
+    """
+    validation.objective("obj", obj)
+    fmt = validation.one_format("format", format)
+    digits = validation.integer("digits", digits, 1)
+    orders = tuple(sorted({validation.integer("orders", k, 1) for k in orders}))
+    idx = (np.arange(obj.n_params) if coords is None
+           else validation.indices("coords", coords, obj.n_params))
+    theta = np.asarray([fmt.round(t) for t in obj.theta0], dtype=object)
+    prec = digits_to_bits(digits) + 32
+    while True:
+        try:
+            series = _series_rows(obj, fmt, theta, idx, max(orders), prec)
+        except BranchUndecided as e:
+            if e.on_branch or prec >= max_prec:
+                raise KinkError(f"objective {obj.name!r} at theta0 rounded to {fmt.name}: "
+                                f"{e}") from None
+            prec = min(2 * prec, max_prec)
+            continue
+        derivs: dict[int, np.ndarray] = {}
+        for k in orders:
+            with working_precision(prec):  # k! c_k, exact at the series' precision
+                balls = [(s.coeffs()[k] if len(s.coeffs()) > k else arb(0)) * math.factorial(k)
+                         for s in series]
+            derivs[k] = np.empty(len(balls), dtype=object)
+            derivs[k][:] = balls
+        unproven = {f"d{k}[{int(i)}]": why for k in orders
+                    for i, b in zip(idx, derivs[k], strict=True)
+                    if (why := _digits_short(b, digits))}
+        if not any("not finite" not in v for v in unproven.values()) or prec >= max_prec:
+            break
+        prec = min(2 * prec, max_prec)
+    return DerivativeEnclosure(
+        coords=idx, derivatives=derivs,
+        radius={k: np.array([arb_upper(b.rad()) for b in v]) for k, v in derivs.items()},
+        proven=not unproven, unproven=unproven, prec=prec)

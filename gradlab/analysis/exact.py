@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from gradlab.analysis.bits import MAX_PREC, bits_to_digits, digits_to_bits
-from gradlab.analysis.enclosure import Enclosure, enclose
+from gradlab.analysis.enclosure import Enclosure, enclose, enclose_derivatives
 from gradlab.arithmetic import formats
 from gradlab.arithmetic.balls import mpf_mid
 from gradlab.arithmetic.evaluator import Evaluator
@@ -98,13 +98,16 @@ class ExactResult:
     proven : bool
         With ``prove=True``: value and gradient lie in ball-arithmetic enclosures
         (:func:`gradlab.analysis.enclosure.enclose`) that prove every requested digit.
-        The derivatives are verified, not proven.
+        With ``prove=True`` the derivatives are proven too (to ``derivative_digits``).
     value_radius, grad_radius : float, ndarray
         With ``prove=True``: rigorous bounds on |value - J| and |grad_i - dJ/dtheta_i| (the
         enclosure's radii plus the distance of these values from the balls' midpoints);
         NaN otherwise.
+    derivative_radius : dict of int -> ndarray
+        With ``prove=True``: rigorous bounds on each reported derivative's error, from
+        Taylor series in ball arithmetic (:func:`gradlab.analysis.enclosure.enclose_derivatives`).
     unproven : dict of str -> str
-        What the enclosure could not prove, and why.
+        What the enclosures could not prove, and why.
     """
 
     objective: str
@@ -123,6 +126,7 @@ class ExactResult:
     value_radius: float = math.nan
     grad_radius: np.ndarray | None = None
     unproven: dict[str, str] = field(default_factory=dict)
+    derivative_radius: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def third(self) -> np.ndarray:
@@ -490,10 +494,11 @@ def exact(
         prec=hi_prec,
         method="analytic" if obj.grad is not None else "numerical",
     )
-    return _with_proof(result, obj, fmt) if prove else result
+    return _with_proof(result, obj, fmt, derivative_digits) if prove else result
 
 
-def _with_proof(result: ExactResult, obj: Objective, fmt: formats.Format) -> ExactResult:
+def _with_proof(result: ExactResult, obj: Objective, fmt: formats.Format,
+                derivative_digits: int) -> ExactResult:
     """``result`` with the enclosure's proof attached, once its values are inside the balls.
 
     Each radius is the ball's radius plus the distance of the verified value from the ball's
@@ -514,5 +519,25 @@ def _with_proof(result: ExactResult, obj: Objective, fmt: formats.Format) -> Exa
     value_radius = bound(result.value, enc.value, enc.value_radius, "J")
     grad_radius = np.array([bound(g, b, r, f"grad[{i}]") for i, (g, b, r) in
                             enumerate(zip(result.grad, enc.grad, enc.grad_radius, strict=True))])
-    return replace(result, proven=enc.proven, value_radius=value_radius, grad_radius=grad_radius,
-                   unproven=dict(enc.unproven))
+    unproven = dict(enc.unproven)
+    radii: dict[int, np.ndarray] = {}
+    if result.derivatives:
+        de = enclose_derivatives(obj, fmt, tuple(result.derivatives), result.coords,
+                                 digits=derivative_digits)
+        unproven.update(de.unproven)
+        for k, vals in result.derivatives.items():
+            # a verified derivative carries derivative_digits only: its gap to the ball's
+            # midpoint may exceed the ball's radius by that much, and the bound includes it
+            radii[k] = np.array([
+                float(np.nextafter(r + float(abs(_mp(v) - mpf_mid(b))), np.inf))
+                for v, b, r in zip(vals, de.derivatives[k], de.radius[k], strict=True)])
+            tol = [10.0 ** -max(float(d), 1.0) * abs(float(_mp(v))) for v, d in
+                   zip(vals, result.derivative_digits[k], strict=True)]
+            far = [i for i, (rad, r, t) in enumerate(zip(radii[k], de.radius[k], tol, strict=True))
+                   if rad > 2 * (r + t) + 1e-300]
+            if far:
+                raise VerificationError(f"derivative of order {k} of objective {obj.name!r}: the "
+                                        f"verified values at coords {result.coords[far][:5].tolist()} "
+                                        "lie outside their proven enclosures")
+    return replace(result, proven=enc.proven and not unproven, value_radius=value_radius,
+                   grad_radius=grad_radius, unproven=unproven, derivative_radius=radii)

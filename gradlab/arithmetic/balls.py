@@ -21,19 +21,33 @@ duration of :meth:`BallNamespace.call` and restores it after.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import mpmath
 import numpy as np
-from flint import arb, ctx, fmpz
+from flint import arb, arb_series, ctx, fmpz
 
 from gradlab.arithmetic.formats import Format, exact_mpf, get
 from gradlab.arithmetic.namespaces import Namespace, NamespaceEscapeError, _data, _format_constant, _xp
 
-__all__ = ["BallNamespace", "BranchUndecided", "arb_from_mpf", "arb_upper", "mpf_mid"]
+__all__ = ["BallNamespace", "BranchUndecided", "SeriesNamespace", "arb_from_mpf", "arb_upper", "mpf_mid",
+           "working_precision"]
 
 _FUNCS = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sqrt")
+
+
+@contextmanager
+def working_precision(prec: int) -> Iterator[None]:
+    """Arb's process-wide working precision set to at least ``prec`` bits inside the block
+    (arithmetic on balls outside a namespace's call rounds at whatever it is: 53 by default)."""
+    old = ctx.prec
+    ctx.prec = max(old, prec)
+    try:
+        yield
+    finally:
+        ctx.prec = old
 
 
 class BranchUndecided(ArithmeticError):
@@ -133,6 +147,7 @@ class BallNamespace(Namespace):
             ctx.prec = old
 
     def _operand(self, x: Any) -> Any:
+        """A Python constant as an exact ball, rounded as the data format takes it."""
         t = type(x)
         if t is float or t is int:
             r = _format_constant(x, self.data_format) if self.data_format is not None else None
@@ -155,9 +170,8 @@ class BallNamespace(Namespace):
         self._check(x, fname)
         return np.asarray(self._funcs[fname](x), dtype=object)
 
-    @_data
-    def asarray(self, x: Any) -> np.ndarray:
-        """Data or constants, rounded to ``data_format`` (if set) exactly, as exact balls."""
+    def _data_balls(self, x: Any) -> np.ndarray:
+        """Data rounded to ``data_format`` (if set) exactly, as exact balls with the batch axes."""
         a = np.asarray(x, dtype=np.float64)
         fmt = self.data_format
         vals = [arb_from_mpf(fmt.round_data(float(v)) if fmt is not None else float(v))
@@ -165,6 +179,11 @@ class BallNamespace(Namespace):
         out = np.empty(len(vals), dtype=object)
         out[:] = vals
         return out.reshape((1,) * self.batch_ndim + a.shape)
+
+    @_data
+    def asarray(self, x: Any) -> np.ndarray:
+        """Data or constants, rounded to ``data_format`` (if set) exactly, as exact balls."""
+        return self._data_balls(x)
 
     @_xp
     def from_values(self, values: np.ndarray) -> np.ndarray:
@@ -213,3 +232,119 @@ class BallNamespace(Namespace):
         mids = np.frompyfunc(lambda v: float(mpf_mid(v)), 1, 1)(x).astype(np.float64)
         r = np.max(mids, axis=self._logical_axes(x, axis), keepdims=True)
         return np.asarray(self._to_arb(r.astype(object)), dtype=object)
+
+
+def _series_funcs() -> dict[str, Callable[[Any], Any]]:
+    """Elementwise functions on Taylor series of balls (Arb has no tanh, log1p or expm1 of a
+    series: they are composed from exp and log, which changes the balls, not their truth)."""
+    one = arb(1)
+    return {
+        "exp": lambda s: s.exp(), "log": lambda s: s.log(), "sin": lambda s: s.sin(),
+        "cos": lambda s: s.cos(), "sqrt": lambda s: s.sqrt(),
+        "log1p": lambda s: (s + one).log(), "expm1": lambda s: s.exp() - one,
+        "tanh": lambda s: one - arb(2) / ((s * arb(2)).exp() + one),
+    }
+
+
+class SeriesNamespace(BallNamespace):
+    """Object arrays of ``flint.arb_series``: truncated Taylor series in one variable t whose
+    coefficients are balls. Seeding a coordinate as ``theta_i + t`` makes J come out as the
+    series of ``J(theta + t e_i)``: its coefficient of ``t**k`` times k! encloses
+    ``d^k J / d theta_i^k``. Branches are decided on the series' constant terms.
+
+    Parameters
+    ----------
+    prec : int
+        Working precision in bits.
+    order : int
+        The highest power of t kept.
+    data_format, batch_ndim, record_branches
+        As for :class:`BallNamespace`.
+    """
+
+    def __init__(self, prec: int, order: int, data_format: Format | str | None = None,
+                 batch_ndim: int = 0, record_branches: bool = False) -> None:
+        super().__init__(prec, data_format, batch_ndim, record_branches)
+        if order < 1:
+            raise ValueError(f"order must be at least 1, got {order}")
+        self.order = order
+        self.name = f"arb_series[{prec} bits, order {order}]"
+        self._funcs = {f: np.frompyfunc(g, 1, 1) for f, g in _series_funcs().items()}
+        self._const = np.frompyfunc(self._constant, 1, 1)
+
+    def _constant(self, v: Any) -> arb_series:
+        """A constant series, built at the working precision (a series rounds its coefficients
+        to the precision it is built at: at 53 bits its balls would be float64's)."""
+        old = ctx.prec
+        ctx.prec = max(old, self.prec)
+        try:
+            return arb_series([v if isinstance(v, arb) else arb_from_mpf(v)])
+        finally:
+            ctx.prec = old
+
+    def call(self, f: Callable[[Any, Namespace], Any], theta: np.ndarray, label: str) -> np.ndarray:
+        old = ctx.cap
+        ctx.cap = self.order + 1
+        try:
+            return super().call(f, theta, label)
+        finally:
+            ctx.cap = old
+
+    def seeded(self, theta: np.ndarray, coords: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Rows theta with ``theta[coords[r]] + t`` in row r (a batch for ``batch_ndim=1``)."""
+        rows = np.empty((len(coords), len(theta)), dtype=object)
+        base = [arb_from_mpf(v) for v in theta]
+        old = ctx.prec
+        ctx.prec = max(old, self.prec)
+        try:
+            for r, i in enumerate(coords):
+                rows[r, :] = [self._constant(b) for b in base]
+                rows[r, i] = arb_series([base[i], arb(1)])
+        finally:
+            ctx.prec = old
+        return rows
+
+    def _wrong_values(self, out: np.ndarray) -> str:
+        if out.dtype != object:
+            return f"{out.dtype} values, not series"
+        bad = next((v for v in out.flat if not isinstance(v, arb_series)), None)
+        return "" if bad is None else f"{type(bad).__name__} values where xp's numbers are series"
+
+    def _constant_terms(self, x: Any) -> Any:
+        if isinstance(x, np.ndarray) and x.dtype == object:
+            return np.asarray(np.frompyfunc(lambda s: s.coeffs()[0] if isinstance(s, arb_series)
+                                            else s, 1, 1)(x), dtype=object)
+        return x.coeffs()[0] if isinstance(x, arb_series) else x
+
+    def _gt(self, a: Any, b: Any) -> np.ndarray:
+        return _decided(self._constant_terms(a), self._constant_terms(b), strict=True)
+
+    def _ge(self, a: Any, b: Any) -> np.ndarray:
+        return _decided(self._constant_terms(a), self._constant_terms(b), strict=False)
+
+    def _zero_like(self, x: np.ndarray) -> Any:
+        zero = np.empty((), dtype=object)  # a bare series would be read as its coefficients
+        zero[()] = self._constant(arb(0))
+        return zero
+
+    @_data
+    def asarray(self, x: Any) -> np.ndarray:
+        """Data or constants as constant series (rounded like :class:`BallNamespace`'s)."""
+        return np.asarray(self._const(self._data_balls(x)), dtype=object)
+
+    @_xp
+    def from_values(self, values: np.ndarray) -> np.ndarray:
+        """Series as they are; exact numbers or balls as constant series."""
+        v = np.asarray(values, dtype=object)
+        if not v.size or isinstance(v.flat[0], arb_series):
+            return v
+        return np.asarray(self._const(v), dtype=object)
+
+    @_xp
+    def max(self, x: np.ndarray, axis: int | Sequence[int] | None = None) -> np.ndarray:
+        """The constant terms' midpoints' maximum, as constant series (a shift, as in
+        :meth:`BallNamespace.max`)."""
+        self._check(x, "max")
+        mids = np.frompyfunc(lambda v: float(mpf_mid(v.coeffs()[0])), 1, 1)(x).astype(np.float64)
+        r = np.max(mids, axis=self._logical_axes(x, axis), keepdims=True)
+        return np.asarray(self._const(r.astype(object)), dtype=object)
