@@ -78,8 +78,11 @@ def arb_from_mpf(x: Any) -> arb:
 
 
 def mpf_mid(b: arb) -> mpmath.mpf:
-    """The ball's midpoint, exactly."""
-    man, exp = b.mid().man_exp()
+    """The ball's midpoint, exactly (NaN, or an infinity, for a ball that is not finite)."""
+    mid = b.mid()
+    if not mid.is_finite():
+        return mpmath.mpf(float(mid))  # nan, +inf or -inf
+    man, exp = mid.man_exp()
     return mpmath.mp.make_mpf(mpmath.libmp.from_man_exp(int(man), int(exp)))
 
 

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from flint import arb
 
 from gradlab.arithmetic import formats as fmts
-from gradlab.arithmetic.namespaces import MPNamespace, Namespace, namespace_for
+from gradlab.arithmetic.balls import BallNamespace, BranchUndecided, mpf_mid
+from gradlab.arithmetic.namespaces import MPNamespace, Namespace, _context, namespace_for
 from gradlab.arithmetic.objective import Objective, call_batched, evaluate_one
 
 __all__ = ["Evaluator"]
@@ -41,6 +43,12 @@ class Evaluator:
         Complex arithmetic (the complex step).
     record_branches : bool
         Record the branch signature of every point (kink detection).
+    backend : {"mpmath", "arb"}
+        The exact reference's arithmetic: mpmath (each real matrix product summed exactly),
+        or python-flint's Arb balls, several times faster; its values are the balls'
+        midpoints, as mpf of the reference's precision. A batch where a branch's ball
+        comparison stays undecided (a point within the balls' radius of a kink) is evaluated
+        in mpmath instead. The complex step always runs in mpmath.
 
     Examples
     --------
@@ -58,17 +66,24 @@ class Evaluator:
     prec: int | None = None
     is_complex: bool = False
     record_branches: bool = False
+    backend: str = "mpmath"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fmt", fmts.get(self.fmt))
         if self.prec is not None and (isinstance(self.prec, bool) or int(self.prec) < 2):
             raise ValueError(f"prec must be an integer >= 2 bits, got {self.prec!r}")
+        if self.backend not in ("mpmath", "arb"):
+            raise ValueError(f"backend must be 'mpmath' or 'arb', got {self.backend!r}")
 
     @classmethod
     def reference(cls, obj: Objective, fmt: fmts.Format | str, prec: int, *, is_complex: bool = False,
-                  record_branches: bool = False) -> Evaluator:
+                  record_branches: bool = False, backend: str = "mpmath") -> Evaluator:
         """The exact reference for ``fmt`` at ``prec`` bits."""
-        return cls(obj, fmts.get(fmt), int(prec), is_complex, record_branches)
+        return cls(obj, fmts.get(fmt), int(prec), is_complex, record_branches, backend)
+
+    @property
+    def _balls(self) -> bool:
+        return self.backend == "arb" and self.prec is not None and not self.is_complex
 
     @property
     def exact(self) -> bool:
@@ -87,6 +102,9 @@ class Evaluator:
         if self.prec is None:
             return namespace_for(self.fmt, batch_ndim, is_complex=self.is_complex,
                                  record_branches=self.record_branches)
+        if self._balls:
+            return BallNamespace(self.prec, data_format=self.fmt, batch_ndim=batch_ndim,
+                                 record_branches=self.record_branches)
         return MPNamespace(self.prec, data_format=self.fmt, batch_ndim=batch_ndim,
                            is_complex=self.is_complex, record_branches=self.record_branches,
                            exact_dot=True)
@@ -94,6 +112,9 @@ class Evaluator:
     @property
     def context(self) -> Any:
         """The mpmath context of an exact or emulated arithmetic (its numbers' class)."""
+        if self._balls:
+            assert self.prec is not None
+            return _context(self.prec)
         ns = self.namespace()
         if not isinstance(ns, MPNamespace):
             raise TypeError(f"{self.fmt.name} evaluates in numpy, not in an mpmath context")
@@ -122,6 +143,27 @@ class Evaluator:
         points = np.asarray(points)
         if points.ndim != 2 or points.shape[1] != obj.n_params:
             raise ValueError(f"points must have shape (B, {obj.n_params}), got {points.shape}")
+        if self._balls:
+            return self._in_balls(points)
+        return self._evaluate(points)
+
+    def _in_balls(self, points: np.ndarray) -> tuple[np.ndarray, list[bytes] | None]:
+        """J in Arb balls, as the midpoints (mpf at ``prec``); mpmath where a branch is undecided."""
+        assert self.prec is not None
+        ball = Evaluator(self.obj, self.fmt, self.prec, False, self.record_branches, "arb")
+        try:
+            values, sigs = ball._evaluate(points)
+        except BranchUndecided:
+            return Evaluator(self.obj, self.fmt, self.prec, False, self.record_branches)._evaluate(
+                np.asarray([[mpf_mid(v) if isinstance(v, arb) else v for v in row]
+                            for row in points], dtype=object))
+        make = _context(self.prec).make_mpf
+        mids = np.empty(values.shape, dtype=object)
+        mids[:] = [make(mpf_mid(v)._mpf_) for v in values]
+        return mids, sigs
+
+    def _evaluate(self, points: np.ndarray) -> tuple[np.ndarray, list[bytes] | None]:
+        obj = self.obj
         if obj.batch_safe:
             ns = self.namespace(1)
             values = call_batched(obj, points, ns)
