@@ -132,3 +132,26 @@ def test_exact_with_prove_bounds_the_derivatives_too() -> None:
                  coords=[0, 4, 40], prove=True)
     assert r.proven and set(r.derivative_radius) == {3}
     assert np.all(r.derivative_radius[3] <= 1e-18 * np.abs([float(v) for v in r.third]) + 1e-300)
+
+
+def test_the_arb_reference_backend_agrees_with_mpmath_and_falls_back_on_a_kink() -> None:
+    from gradlab.arithmetic.evaluator import Evaluator
+
+    obj = gl.objectives.seed_net()
+    f = formats.get("float32")
+    theta = np.asarray([f.round(t) for t in obj.theta0], dtype=object)
+    pts = np.stack([theta, theta.copy()])
+    pts[1, 3] = f.round(float(theta[3]) + 0.01)
+    balls = Evaluator.reference(obj, f, 200, backend="arb")
+    mp = Evaluator.reference(obj, f, 200)
+    a, _ = balls(balls.convert(pts))
+    b, _ = mp(mp.convert(pts))
+    for x, y in zip(a, b, strict=True):
+        assert abs(formats.exact_mpf(x) - formats.exact_mpf(y)) <= 2.0**-190 * abs(formats.exact_mpf(y))
+    # relu exactly at 0: the ball comparison cannot decide, so the batch runs in mpmath
+    kinked = gl.Objective(lambda t, xp: xp.sum(xp.relu(t)), np.array([0.0, 1.0]))
+    ev = Evaluator.reference(kinked, "float64", 100, backend="arb", record_branches=True)
+    vals, sigs = ev(ev.convert(np.array([[0.0, 1.0]])))
+    assert float(vals[0]) == 1.0 and sigs is not None
+    with pytest.raises(ValueError, match="backend"):
+        Evaluator.reference(kinked, "float64", 100, backend="gmp")
