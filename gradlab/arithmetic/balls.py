@@ -27,12 +27,13 @@ from typing import Any
 
 import mpmath
 import numpy as np
-from flint import arb, arb_series, ctx, fmpz
+from flint import acb, arb, arb_series, ctx, fmpz
 
 from gradlab.arithmetic.formats import Format, exact_mpf, get
 from gradlab.arithmetic.namespaces import Namespace, NamespaceEscapeError, _data, _format_constant, _xp
 
-__all__ = ["BallNamespace", "BranchUndecided", "SeriesNamespace", "arb_from_mpf", "arb_upper", "mpf_mid",
+__all__ = ["BallNamespace", "BranchUndecided", "SeriesNamespace", "acb_from_mpc", "arb_from_mpf", "arb_upper",
+           "mpf_mid",
            "working_precision"]
 
 _FUNCS = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sqrt")
@@ -75,6 +76,13 @@ def arb_from_mpf(x: Any) -> arb:
         return b * arb(2) ** int(exp) if exp else b
     finally:
         ctx.prec = old
+
+
+def acb_from_mpc(z: Any) -> acb:
+    """An exact complex number (mpc, or a real) as an exact complex ball."""
+    if hasattr(z, "_mpc_") or isinstance(z, complex):
+        return acb(arb_from_mpf(z.real), arb_from_mpf(z.imag))
+    return acb(arb_from_mpf(z))
 
 
 def mpf_mid(b: arb) -> mpmath.mpf:
@@ -129,8 +137,8 @@ class BallNamespace(Namespace):
     """
 
     def __init__(self, prec: int, data_format: Format | str | None = None, batch_ndim: int = 0,
-                 record_branches: bool = False) -> None:
-        super().__init__(batch_ndim, False, record_branches)
+                 record_branches: bool = False, is_complex: bool = False) -> None:
+        super().__init__(batch_ndim, is_complex, record_branches)
         if prec < 8:
             raise ValueError(f"prec must be at least 8 bits, got {prec}")
         self.prec = prec
@@ -138,7 +146,9 @@ class BallNamespace(Namespace):
         self.name = f"arb[{prec} bits]"
         self._funcs: dict[str, Callable[[Any], Any]] = {
             f: np.frompyfunc(lambda x, f=f: getattr(x, f)(), 1, 1) for f in _FUNCS}
-        self._to_arb = np.frompyfunc(arb_from_mpf, 1, 1)
+        self._type = acb if is_complex else arb
+        self._to_arb = np.frompyfunc(acb_from_mpc if is_complex else arb_from_mpf, 1, 1)
+        self._real_of = np.frompyfunc(lambda z: z.real, 1, 1)
 
     def call(self, f: Callable[[Any, Namespace], Any], theta: np.ndarray, label: str) -> np.ndarray:
         """``f(theta, self)`` with Arb's precision set to this namespace's."""
@@ -160,7 +170,7 @@ class BallNamespace(Namespace):
     def _wrong_values(self, out: np.ndarray) -> str:
         if out.dtype != object:
             return f"{out.dtype} values, not balls"
-        bad = next((v for v in out.flat if not isinstance(v, arb)), None)
+        bad = next((v for v in out.flat if not isinstance(v, self._type)), None)
         return "" if bad is None else f"{type(bad).__name__} values where xp's numbers are balls"
 
     def _check(self, x: Any, op: str) -> None:
@@ -177,7 +187,8 @@ class BallNamespace(Namespace):
         """Data rounded to ``data_format`` (if set) exactly, as exact balls with the batch axes."""
         a = np.asarray(x, dtype=np.float64)
         fmt = self.data_format
-        vals = [arb_from_mpf(fmt.round_data(float(v)) if fmt is not None else float(v))
+        make = acb_from_mpc if self.is_complex else arb_from_mpf
+        vals = [make(fmt.round_data(float(v)) if fmt is not None else float(v))
                 for v in a.ravel()]
         out = np.empty(len(vals), dtype=object)
         out[:] = vals
@@ -192,7 +203,7 @@ class BallNamespace(Namespace):
     def from_values(self, values: np.ndarray) -> np.ndarray:
         """Exact numbers (mpf, floats, numpy scalars) or balls, as an object array of balls."""
         v = np.asarray(values, dtype=object)
-        if not v.size or isinstance(v.flat[0], arb):
+        if not v.size or isinstance(v.flat[0], self._type):
             return v
         return np.asarray(self._to_arb(v), dtype=object)
 
@@ -209,11 +220,15 @@ class BallNamespace(Namespace):
         return _decided(a, b, strict=False)
 
     def _zero_like(self, x: np.ndarray) -> Any:
-        return arb(0)
+        return acb(0) if self.is_complex else arb(0)
 
     @_xp
     def real(self, x: Any) -> Any:
-        return x
+        if not self.is_complex:
+            return x
+        if isinstance(x, np.ndarray):
+            return np.asarray(self._real_of(x), dtype=object)
+        return x.real if isinstance(x, acb) else x
 
     @_xp
     def sum(self, x: np.ndarray, axis: int | Sequence[int] | None = None,
@@ -232,9 +247,10 @@ class BallNamespace(Namespace):
     def max(self, x: np.ndarray, axis: int | Sequence[int] | None = None) -> np.ndarray:
         """The midpoints' maximum over logical axes, as exact balls (module docstring)."""
         self._check(x, "max")
-        mids = np.frompyfunc(lambda v: float(mpf_mid(v)), 1, 1)(x).astype(np.float64)
+        mids = np.frompyfunc(lambda v: float(mpf_mid(v.real if isinstance(v, acb) else v)),
+                             1, 1)(x).astype(np.float64)
         r = np.max(mids, axis=self._logical_axes(x, axis), keepdims=True)
-        return np.asarray(self._to_arb(r.astype(object)), dtype=object)
+        return np.asarray(np.frompyfunc(arb_from_mpf, 1, 1)(r.astype(object)), dtype=object)
 
 
 def _series_funcs() -> dict[str, Callable[[Any], Any]]:

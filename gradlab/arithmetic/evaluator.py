@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import mpmath
 import numpy as np
-from flint import arb
+from flint import acb, arb
 
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic.balls import BallNamespace, BranchUndecided, mpf_mid
@@ -25,6 +26,13 @@ from gradlab.arithmetic.namespaces import MPNamespace, Namespace, _context, name
 from gradlab.arithmetic.objective import Objective, call_batched, evaluate_one
 
 __all__ = ["Evaluator"]
+
+
+def _exact(v: Any) -> Any:
+    """A ball's midpoint (an exact ball of a point: the point itself), else the number."""
+    if isinstance(v, acb):
+        return mpmath.mpc(mpf_mid(v.real), mpf_mid(v.imag))
+    return mpf_mid(v) if isinstance(v, arb) else v
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,7 +91,7 @@ class Evaluator:
 
     @property
     def _balls(self) -> bool:
-        return self.backend == "arb" and self.prec is not None and not self.is_complex
+        return self.backend == "arb" and self.prec is not None
 
     @property
     def exact(self) -> bool:
@@ -104,7 +112,7 @@ class Evaluator:
                                  record_branches=self.record_branches)
         if self._balls:
             return BallNamespace(self.prec, data_format=self.fmt, batch_ndim=batch_ndim,
-                                 record_branches=self.record_branches)
+                                 record_branches=self.record_branches, is_complex=self.is_complex)
         return MPNamespace(self.prec, data_format=self.fmt, batch_ndim=batch_ndim,
                            is_complex=self.is_complex, record_branches=self.record_branches,
                            exact_dot=True)
@@ -150,16 +158,19 @@ class Evaluator:
     def _in_balls(self, points: np.ndarray) -> tuple[np.ndarray, list[bytes] | None]:
         """J in Arb balls, as the midpoints (mpf at ``prec``); mpmath where a branch is undecided."""
         assert self.prec is not None
-        ball = Evaluator(self.obj, self.fmt, self.prec, False, self.record_branches, "arb")
+        ball = Evaluator(self.obj, self.fmt, self.prec, self.is_complex, self.record_branches, "arb")
         try:
             values, sigs = ball._evaluate(points)
         except BranchUndecided:
-            return Evaluator(self.obj, self.fmt, self.prec, False, self.record_branches)._evaluate(
-                np.asarray([[mpf_mid(v) if isinstance(v, arb) else v for v in row]
-                            for row in points], dtype=object))
-        make = _context(self.prec).make_mpf
+            mp = Evaluator(self.obj, self.fmt, self.prec, self.is_complex, self.record_branches)
+            return mp._evaluate(mp.convert(np.asarray([[_exact(v) for v in row] for row in points],
+                                                      dtype=object)))
+        ctx = _context(self.prec)
         mids = np.empty(values.shape, dtype=object)
-        mids[:] = [make(mpf_mid(v)._mpf_) for v in values]
+        if self.is_complex:
+            mids[:] = [ctx.make_mpc((mpf_mid(v.real)._mpf_, mpf_mid(v.imag)._mpf_)) for v in values]
+        else:
+            mids[:] = [ctx.make_mpf(mpf_mid(v)._mpf_) for v in values]
         return mids, sigs
 
     def _evaluate(self, points: np.ndarray) -> tuple[np.ndarray, list[bytes] | None]:
