@@ -105,21 +105,33 @@ def arb_upper(b: arb) -> float:
     return float(np.nextafter(f, np.inf))
 
 
+def _ball(v: Any) -> arb:
+    return v if isinstance(v, arb) else arb_from_mpf(v)
+
+
+def _compare(x: arb, y: arb, strict: bool) -> bool:
+    """``x > y`` (``x >= y`` if not strict) for balls, raising where they decide nothing."""
+    yes, no = (x > y, x <= y) if strict else (x >= y, x < y)
+    if yes and not (x.is_exact() and y.is_exact() and x == y):
+        return True
+    if no and not (x.is_exact() and y.is_exact() and x == y):
+        return False
+    if x.is_exact() and y.is_exact() and x == y:
+        raise BranchUndecided("a comparison's two sides are exactly equal: the point sits "
+                              "on the branch (a kink)", on_branch=True)
+    raise BranchUndecided(f"a comparison's balls overlap ({x} against {y})", on_branch=False)
+
+
 def _decided(a: Any, b: Any, strict: bool) -> np.ndarray:
     """Elementwise ``a > b`` (``a >= b`` if not strict), raising where the balls decide nothing."""
-    a_arr, b_arr = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
-    out = np.empty(a_arr.shape, dtype=bool)
-    for idx, (x, y) in enumerate(zip(a_arr.flat, b_arr.flat, strict=True)):
-        x, y = (v if isinstance(v, arb) else arb_from_mpf(v) for v in (x, y))
-        if x.is_exact() and y.is_exact() and x == y:
-            raise BranchUndecided("a comparison's two sides are exactly equal: the point sits "
-                                  "on the branch (a kink)", on_branch=True)
-        yes, no = (x > y, x <= y) if strict else (x >= y, x < y)
-        if not (yes or no):
-            raise BranchUndecided(f"a comparison's balls overlap ({x} against {y})",
-                                  on_branch=False)
-        out.flat[idx] = bool(yes)
-    return out
+    a_arr, b_arr = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    if b_arr.ndim == 0:  # a threshold (relu's 0): converted once
+        y = _ball(b_arr[()])
+        flat = [_compare(_ball(x), y, strict) for x in a_arr.flat]
+        return np.asarray(flat, dtype=bool).reshape(a_arr.shape)
+    a_arr, b_arr = np.broadcast_arrays(a_arr, b_arr)
+    flat = [_compare(_ball(x), _ball(y), strict) for x, y in zip(a_arr.flat, b_arr.flat, strict=True)]
+    return np.asarray(flat, dtype=bool).reshape(a_arr.shape)
 
 
 class BallNamespace(Namespace):
