@@ -1,3 +1,3 @@
 """gradlab's version, defined once (pyproject.toml reads it; every table records it)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
