@@ -432,7 +432,10 @@ _NAMED: dict[str, Policy] = {}
 
 
 def _policy_part(value: Format | str, param: str) -> Format:
-    f = get(value)
+    try:
+        f = get(value)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"policy {param}: {e}") from None
     if isinstance(f, Policy) or f.dtype is None or f.p > 53:
         raise ValueError(f"policy {param}={f.name!r}: expected a hardware format of at most 53 "
                          f"bits ({', '.join(n for n in _registry() if n != 'longdouble')})")
