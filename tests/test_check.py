@@ -52,9 +52,10 @@ def test_relu_kinks_are_reported_not_failed() -> None:
 def test_naive_loss_in_float16_is_unresolved() -> None:
     # J's noise (about 64 u|J|) makes every tolerance exceed its gradient component:
     # the check says it could not decide instead of passing
+    # (its dead ReLU units' exact zeros are confirmed, and the summary says that is all)
     res = gl.check(gl.objectives.seed_net(), format="float16", reference_format=None)
-    assert not res.decided and not res.passed
-    assert set(res.report.status) <= {"unresolved", "kink"}
+    assert set(res.report.status) <= {"unresolved", "kink", "zero"}
+    assert not (res.report.status == "ok").any() and "exact zeros only" in str(res)
     # FD in float32 on float16's theta and data resolves it: the float16 gradient is checked
     wide = gl.check(gl.objectives.seed_net(), format="float16")
     assert wide.decided and wide.passed and wide.reference_format.startswith("policy(storage=float32")
@@ -152,3 +153,15 @@ def test_zero_objective_gets_a_positive_noise_floor(fmt: str) -> None:
     assert res.noise == rounding_floor(fmt, 0.0)
     assert res.noise > 0
     assert res.passed
+
+
+def test_exact_zero_components_confirmed_by_fd_are_evidence() -> None:
+    # J = t0**2 + sin(t1) at t0 = 0: the first component is exactly 0, and FD confirms it
+    obj = gl.Objective(lambda t, xp: t[..., 0] * t[..., 0] + xp.sin(t[..., 1]), np.array([0.0, 0.7]))
+    res = gl.check(obj, grad=np.array([0.0, np.cos(0.7)]), format="float64")
+    assert res.passed and res.report.status.tolist() == ["zero", "ok"]
+    # a gradient that is 0 everywhere, confirmed everywhere: decided, passed
+    only_zero = gl.check(lambda t: np.sum(t * t), lambda t: 2 * t, theta=np.zeros(3))
+    assert only_zero.decided and only_zero.passed and set(only_zero.report.status) == {"zero"}
+    # a zero where J has slope 1: FD refutes it
+    assert not gl.check(lambda t: np.sum(t * t) + t[0], lambda t: 2 * t, theta=np.zeros(3)).passed

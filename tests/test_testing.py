@@ -40,9 +40,11 @@ def test_policies_and_the_reference_format_appear_in_the_message() -> None:
 
 
 def test_an_undecided_check_fails_and_says_why() -> None:
-    # the naive loss in float16 with FD in float16 itself: every tolerance exceeds its component
+    # J = 1000 + 1e-3 sum(x) in float16: J's ulp (0.5) swamps every component's FD
+    f = lambda x: x.dtype.type(1000) + x.dtype.type(1e-3) * np.sum(x)  # noqa: E731
     with pytest.raises(GradientAssertionError, match="UNDECIDED"):
-        assert_gradient(gl.objectives.seed_net(), format="float16", reference_format=None)
+        assert_gradient(f, lambda x: np.full(x.shape, 1e-3), theta=np.ones(4), format="float16",
+                        reference_format=None)
 
 
 def test_many_failures_are_listed_worst_first_and_capped() -> None:

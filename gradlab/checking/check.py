@@ -76,17 +76,19 @@ class CheckResult:
         No row failed (kinks excluded unless ``kinks="fail"``), and the check was
         decided.
     decided : bool
-        At least one row is evidence: it failed, or it passed with a tolerance below
-        |expected|. When every row is a kink, non-finite or unresolved, nothing was
-        checked: not passed, but no evidence of a bug either.
+        At least one row is evidence: it failed, it passed with a tolerance below
+        |expected|, or it confirmed an exact zero. When every row is a kink, non-finite or
+        unresolved, nothing was checked: not passed, but no evidence of a bug either.
     mode, format, scheme : str
         What was checked, in which format, with which difference scheme.
     report : pandas.DataFrame
         One row per coordinate (``coord``) or direction (``direction``): approx,
         expected, error, bound, ok, kink, h, status: ok, fail, kink, nonfinite (J
-        was not finite on the stencil even after shrinking the step four times) or
-        unresolved (the tolerance exceeds |expected|: the format cannot resolve this
-        component, so passing it is no evidence).
+        was not finite on the stencil even after shrinking the step four times),
+        zero (the gradient's component is exactly 0 and FD confirms it within the
+        tolerance: an absolute check, to the tolerance's size) or unresolved (the
+        tolerance exceeds |expected|: the format cannot resolve this component, so
+        passing it is no evidence).
     h : ndarray
         The step(s) used.
     step_reason : str
@@ -153,6 +155,8 @@ class CheckResult:
             note = "; J is not finite on some stencils in this format" if "nonfinite" in counts else ""
         if not self.decided:
             head, note = "UNDECIDED", note + "; no row resolved in this format: nothing checked"
+        elif self.passed and not (self.report.status == "ok").any():
+            note += "; passed on exact zeros only: every nonzero component was unresolved"
         where = self.format if self.reference_format in ("", self.format) else (
             f"{self.format} (FD in {self.reference_format})")
         return (f"gradient check in {where} ({self.scheme}, {self.mode}): {head} "
@@ -411,15 +415,18 @@ def _verdict(rows: _Rows, bound: np.ndarray, kink: np.ndarray,
     finite = np.isfinite(rows.approx)
     ok = (error <= bound) & finite
     ok = ok | (kink & finite) if kinks == "ignore" else ok & ~kink
-    # a row whose tolerance exceeds the gradient's own size could not see even a 100% error
-    unresolved = finite & ~kink & ok & (bound >= np.abs(rows.expected))
+    # a row whose tolerance exceeds the gradient's own size could not see even a 100% error;
+    # but an exact zero that FD confirms within the tolerance is evidence, absolute in size
+    zero = finite & ~kink & ok & (rows.expected == 0)
+    unresolved = finite & ~kink & ok & ~zero & (bound >= np.abs(rows.expected))
     status = np.where(~finite, "nonfinite", np.where(kink, "kink", np.where(
-        ~ok, "fail", np.where(unresolved, "unresolved", "ok"))))
+        ~ok, "fail", np.where(zero, "zero", np.where(unresolved, "unresolved", "ok")))))
     report = pd.DataFrame({rows.kind: np.arange(len(rows.h)), "approx": rows.approx,
                            "expected": rows.expected, "error": error, "bound": bound, "ok": ok,
                            "kink": kink, "h": rows.h, "status": status})
-    # evidence either way: a failed row, or a row that passed with a resolving tolerance
-    decided = bool((~ok & finite).any() or (status == "ok").any())
+    # evidence either way: a failed row, a row that passed with a resolving tolerance, or a
+    # confirmed zero
+    decided = bool((~ok & finite).any() or np.isin(status, ("ok", "zero")).any())
     return report, ok, decided
 
 
