@@ -76,9 +76,10 @@ class CheckResult:
         No row failed (kinks excluded unless ``kinks="fail"``), and the check was
         decided.
     decided : bool
-        At least one row is evidence: it failed, it passed with a tolerance below
-        |expected|, or it confirmed an exact zero. When every row is a kink, non-finite or
-        unresolved, nothing was checked: not passed, but no evidence of a bug either.
+        At least one row is evidence: it failed, or it passed with a tolerance below
+        |expected|, or exact zeros were confirmed and no nonzero component was left
+        unresolved. Otherwise nothing was checked: not passed, but no evidence of a bug
+        either.
     mode, format, scheme : str
         What was checked, in which format, with which difference scheme.
     report : pandas.DataFrame
@@ -156,7 +157,7 @@ class CheckResult:
         if not self.decided:
             head, note = "UNDECIDED", note + "; no row resolved in this format: nothing checked"
         elif self.passed and not (self.report.status == "ok").any():
-            note += "; passed on exact zeros only: every nonzero component was unresolved"
+            note += "; every checked component is an exact zero, confirmed by FD"
         where = self.format if self.reference_format in ("", self.format) else (
             f"{self.format} (FD in {self.reference_format})")
         return (f"gradient check in {where} ({self.scheme}, {self.mode}): {head} "
@@ -424,9 +425,11 @@ def _verdict(rows: _Rows, bound: np.ndarray, kink: np.ndarray,
     report = pd.DataFrame({rows.kind: np.arange(len(rows.h)), "approx": rows.approx,
                            "expected": rows.expected, "error": error, "bound": bound, "ok": ok,
                            "kink": kink, "h": rows.h, "status": status})
-    # evidence either way: a failed row, a row that passed with a resolving tolerance, or a
-    # confirmed zero
-    decided = bool((~ok & finite).any() or np.isin(status, ("ok", "zero")).any())
+    # evidence either way: a failed row, a row that passed with a resolving tolerance, or
+    # confirmed zeros when no nonzero component was left unresolved (zeros alone must not pass
+    # a gradient whose nonzero components nothing could see: a dead unit stays 0 under most bugs)
+    decided = bool((~ok & finite).any() or (status == "ok").any()
+                   or ((status == "zero").any() and not (status == "unresolved").any()))
     return report, ok, decided
 
 
