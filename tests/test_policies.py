@@ -123,3 +123,23 @@ def test_fd_gradient_on_sampled_coordinates_is_the_full_ones() -> None:
         some = fd_gradient(obj, fmt, "central", h, coords=[7, 3, 0, 3])  # sorted, no repeats
         assert np.all(full[[0, 3, 7]] != 0) or fmt != "float64"
         assert np.array_equal(some, full[[0, 3, 7]])
+
+
+def test_the_fd_quotient_under_a_policy_is_formed_in_its_storage_format() -> None:
+    # J leaves the policy's compute format rounded to storage, and the stencil, the
+    # differences and the division are storage arithmetic (no silent float32 upcast)
+    from gradlab.arithmetic.evaluator import Evaluator
+    from gradlab.arithmetic.stencil import stencil
+
+    pol = formats.policy("bfloat16", compute="float32")
+    obj = gl.objectives.seed_net(stable=True)
+    theta = formats.round_array(obj.theta0, pol)
+    h = 0.1
+    st = stencil(theta[:1], np.array([h]), (-1, 1), pol)
+    rows = np.repeat(theta[None, :], 2, axis=0)
+    rows[:, 0] = st.points[0]
+    j, _ = Evaluator(obj, pol)(rows)
+    assert j.dtype == pol.dtype
+    want = (j[1] - j[0]) / (pol.dtype.type(2) * st.h[0])
+    df = gl.fd_errors(obj, formats=[pol], schemes=["central"], steps=[h], coords=[0])
+    assert df.approx.iloc[0] == float(want)

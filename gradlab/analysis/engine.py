@@ -357,7 +357,7 @@ def _in_format(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, events: Coun
     """D_F: the points, J, the weighted sum and the division, all in the format."""
     fmt, coords, steps = ctx.fmt, run.coords, run.steps
     c_n, s_n, j_n = coords.size, steps.size, len(scheme.offsets)
-    ns0 = namespace_for(fmt)
+    ns0 = namespace_for(fmt.storage)  # points and steps are storage values
     h_mp = [fmt.round(h) for h in steps]
     h_f = ns0.from_values(np.asarray([fmt.from_mpf(v) for v in h_mp], dtype=object))
     theta_c = ctx.theta_f[coords]
@@ -685,7 +685,8 @@ def _format_context(obj: Objective, fmt: fmts.Format, v: _Validated, events: Cou
     else:
         ref = exact(obj, fmt, digits=bits_to_digits(prec), orders=orders, coords=v.coords.tolist())
     sigma = v.noise[fmt.name] if fmt.name in v.noise else noise_level(obj, fmt, seed=v.seed).sigma
-    theta_f = namespace_for(fmt).from_values(np.asarray([fmt.from_mpf(t) for t in theta_mp], dtype=object))
+    theta_f = namespace_for(fmt.storage).from_values(  # storage values, as the stencil's
+        np.asarray([fmt.from_mpf(t) for t in theta_mp], dtype=object))
     with fp_events() as ev:
         j_center = Evaluator(obj, fmt)(theta_f[None, :])[0][0]
     events.update(ev)
