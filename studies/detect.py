@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 import gradlab as gl
 from gradlab.arithmetic.namespaces import namespace_for
+from gradlab.arithmetic.objective import call_grad
 from gradlab.checking.checkers import CHECKERS
 from gradlab.objectives.bugs import BUGS, inject
 from gradlab.reporting import plots
@@ -49,7 +50,7 @@ def run(out: Path, quick: bool = False, progress: bool = True,
             exact = np.array([float(v) for v in gl.exact(obj, fmt, digits=25, orders=()).grad])
             floor = gl.optimal_step(obj, format=fmt).predicted_error
             ns = namespace_for(fmt)
-            good = np.asarray(obj.grad(ns.from_values(gl.formats.round_array(obj.theta0, fmt)), ns))
+            good = call_grad(obj, gl.formats.round_array(obj.theta0, fmt), ns)
             cases = [("none", good.astype(np.float64))]
             for bug in BUGS:
                 try:

@@ -30,6 +30,7 @@ from gradlab.analysis.engine import fd_gradient
 from gradlab.analysis.policy_noise import policy_noise
 from gradlab.arithmetic import formats
 from gradlab.arithmetic.namespaces import namespace_for
+from gradlab.arithmetic.objective import call_grad
 from gradlab.objectives.bugs import inject, scaled_component
 from gradlab.reporting import plots
 from gradlab.reporting.paper import sci
@@ -56,8 +57,7 @@ def _gradient_in(obj: gl.Objective, fmt: str) -> np.ndarray:
     """The objective's backprop gradient computed in the format, at its rounded theta."""
     f = formats.get(fmt)
     ns = namespace_for(f)
-    return np.asarray(obj.grad(ns.from_values(formats.round_array(obj.theta0, f)), ns),
-                      dtype=np.float64)
+    return call_grad(obj, formats.round_array(obj.theta0, f), ns).astype(np.float64)
 
 
 def _verdict(res: Any) -> str:
@@ -166,7 +166,7 @@ def _reference_gradient(obj: gl.Objective, fmt: formats.Format, ref: formats.For
     """The backprop gradient in float64 at the format's theta, on the format's data."""
     ns = namespace_for(ref)
     theta = formats.round_array(obj.theta0, fmt).astype(np.float64)
-    return np.asarray(obj.grad(ns.from_values(theta), ns), dtype=np.float64)
+    return call_grad(obj, theta, ns).astype(np.float64)
 
 
 def fits(widths: pd.DataFrame) -> pd.DataFrame:

@@ -59,7 +59,7 @@ from gradlab.arithmetic import schemes as schs
 from gradlab.arithmetic import validation
 from gradlab.arithmetic.coordinate import CoordinateFunction
 from gradlab.arithmetic.namespaces import namespace_for
-from gradlab.arithmetic.objective import Objective
+from gradlab.arithmetic.objective import Objective, call_grad
 from gradlab.checking.rows import branch_kinks, directional_derivative, fd_rows, gradient_noise
 from gradlab.steps.optimal import OptimalStep, optimal_step
 
@@ -242,8 +242,8 @@ def _gradient(grad: Any, f: Any, theta_f: np.ndarray,
     if grad is None:
         if not (isinstance(f, Objective) and f.grad is not None):
             raise ValueError("grad is required (a callable or an array), or an Objective with grad")
-        ns, obj_grad = namespace_for(fmt), f.grad
-        gfun = lambda x: np.asarray(obj_grad(ns.from_values(x), ns))  # noqa: E731
+        ns, obj = namespace_for(fmt), f
+        gfun = lambda x: call_grad(obj, x, ns)  # noqa: E731
     elif callable(grad):
         gfun = lambda x: np.asarray(grad(x))  # noqa: E731
     else:
@@ -289,7 +289,7 @@ def _wide_gradient(grad: Any, f: Any, theta_f: np.ndarray, fmt: fmts.Format) -> 
             if grad is None:
                 wide = fmts.policy("float64", data=fmt.data)
                 ns = namespace_for(wide)
-                out = np.asarray(f.grad(ns.from_values(theta), ns))
+                out = call_grad(f, theta, ns)
             elif callable(grad):
                 out = np.asarray(grad(theta))
             else:

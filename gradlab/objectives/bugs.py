@@ -27,7 +27,7 @@ import numpy as np
 
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic.namespaces import namespace_for
-from gradlab.arithmetic.objective import Objective
+from gradlab.arithmetic.objective import Objective, call_grad
 from gradlab.objectives import seed
 
 __all__ = ["BUGS", "inject", "layer_blocks", "scaled_component"]
@@ -77,9 +77,9 @@ def inject(obj: Objective, bug: str, format: fmts.Format | str = "float64") -> n
     biases = [b for b in blocks if b[0].startswith("b")]
     if bug == "activation_derivative":
         grad_fn = _no_activation_derivative(obj)
-        g = np.asarray(grad_fn(ns.from_values(theta), ns)).astype(np.float64)
-        return g
-    g = np.asarray(obj.grad(ns.from_values(theta), ns)).astype(np.float64)
+        return ns.call(grad_fn, ns.from_values(theta), f"grad of {obj.name!r} without "
+                       "its activation derivative").astype(np.float64)
+    g = call_grad(obj, theta, ns).astype(np.float64)
     if bug == "layer_factor":
         g[weights[0][1]] *= 2
     elif bug == "transposed_weight":
