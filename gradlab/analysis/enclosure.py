@@ -249,7 +249,7 @@ def enclose_derivatives(obj: Objective, format: formats.Format | str = "float64"
             continue
         derivs: dict[int, np.ndarray] = {}
         for k in orders:
-            with working_precision(prec):  # k! c_k, exact at the series' precision
+            with working_precision(prec):  # k! c_k at the series' precision, not at 53 bits
                 balls = [(s.coeffs()[k] if len(s.coeffs()) > k else arb(0)) * math.factorial(k)
                          for s in series]
             derivs[k] = np.empty(len(balls), dtype=object)

@@ -40,15 +40,18 @@ _FUNCS = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sqrt")
 
 
 @contextmanager
-def working_precision(prec: int) -> Iterator[None]:
-    """Arb's process-wide working precision set to at least ``prec`` bits inside the block
-    (arithmetic on balls outside a namespace's call rounds at whatever it is: 53 by default)."""
-    old = ctx.prec
-    ctx.prec = max(old, prec)
+def working_precision(prec: int, cap: int | None = None) -> Iterator[None]:
+    """Arb's process-wide working precision set to ``prec`` bits (and, for series, the
+    truncation to ``cap`` terms) inside the block, restored after. Arithmetic on balls
+    outside such a block rounds at whatever the setting is: 53 bits by default."""
+    old_prec, old_cap = ctx.prec, ctx.cap
+    ctx.prec = prec
+    if cap is not None:
+        ctx.cap = cap
     try:
         yield
     finally:
-        ctx.prec = old
+        ctx.prec, ctx.cap = old_prec, old_cap
 
 
 class BranchUndecided(ArithmeticError):
@@ -69,13 +72,9 @@ def arb_from_mpf(x: Any) -> arb:
     if not mpmath.isfinite(v):
         return arb("nan") if mpmath.isnan(v) else (arb.pos_inf() if v > 0 else arb.neg_inf())
     sign, man, exp, bc = v._mpf_
-    old = ctx.prec
-    ctx.prec = max(old, int(bc) + 8)
-    try:
+    with working_precision(max(ctx.prec, int(bc) + 8)):
         b = arb(fmpz(-int(man) if sign else int(man)))
         return b * arb(2) ** int(exp) if exp else b
-    finally:
-        ctx.prec = old
 
 
 def acb_from_mpc(z: Any) -> acb:
@@ -164,12 +163,8 @@ class BallNamespace(Namespace):
 
     def call(self, f: Callable[[Any, Namespace], Any], theta: np.ndarray, label: str) -> np.ndarray:
         """``f(theta, self)`` with Arb's precision set to this namespace's."""
-        old = ctx.prec
-        ctx.prec = self.prec
-        try:
+        with working_precision(self.prec):
             return super().call(f, theta, label)
-        finally:
-            ctx.prec = old
 
     def _operand(self, x: Any) -> Any:
         """A Python constant as an exact ball, rounded as the data format takes it."""
@@ -306,33 +301,21 @@ class SeriesNamespace(BallNamespace):
     def _constant(self, v: Any) -> arb_series:
         """A constant series, built at the working precision (a series rounds its coefficients
         to the precision it is built at: at 53 bits its balls would be float64's)."""
-        old = ctx.prec
-        ctx.prec = max(old, self.prec)
-        try:
+        with working_precision(max(ctx.prec, self.prec)):
             return arb_series([v if isinstance(v, arb) else arb_from_mpf(v)])
-        finally:
-            ctx.prec = old
 
     def call(self, f: Callable[[Any, Namespace], Any], theta: np.ndarray, label: str) -> np.ndarray:
-        old = ctx.cap
-        ctx.cap = self.order + 1
-        try:
+        with working_precision(self.prec, cap=self.order + 1):
             return super().call(f, theta, label)
-        finally:
-            ctx.cap = old
 
     def seeded(self, theta: np.ndarray, coords: Sequence[int] | np.ndarray) -> np.ndarray:
         """Rows theta with ``theta[coords[r]] + t`` in row r (a batch for ``batch_ndim=1``)."""
         rows = np.empty((len(coords), len(theta)), dtype=object)
         base = [arb_from_mpf(v) for v in theta]
-        old = ctx.prec
-        ctx.prec = max(old, self.prec)
-        try:
+        with working_precision(max(ctx.prec, self.prec)):
             for r, i in enumerate(coords):
                 rows[r, :] = [self._constant(b) for b in base]
                 rows[r, i] = arb_series([base[i], arb(1)])
-        finally:
-            ctx.prec = old
         return rows
 
     def _wrong_values(self, out: np.ndarray) -> str:
