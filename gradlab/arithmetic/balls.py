@@ -30,7 +30,14 @@ import numpy as np
 from flint import acb, arb, arb_series, ctx, fmpz
 
 from gradlab.arithmetic.formats import Format, exact_mpf, get
-from gradlab.arithmetic.namespaces import Namespace, NamespaceEscapeError, _data, _format_constant, _xp
+from gradlab.arithmetic.namespaces import (
+    Namespace,
+    NamespaceEscapeError,
+    ObjectArithmetic,
+    _data,
+    _format_constant,
+    _xp,
+)
 
 __all__ = ["BallNamespace", "BranchUndecided", "SeriesNamespace", "acb_from_mpc", "arb_from_mpf", "arb_upper",
            "mpf_mid",
@@ -133,7 +140,7 @@ def _decided(a: Any, b: Any, strict: bool) -> np.ndarray:
     return np.asarray(flat, dtype=bool).reshape(a_arr.shape)
 
 
-class BallNamespace(Namespace):
+class BallNamespace(ObjectArithmetic):
     """Object arrays of ``flint.arb`` at a fixed working precision.
 
     Parameters
@@ -237,18 +244,6 @@ class BallNamespace(Namespace):
             return np.asarray(self._real_of(x), dtype=object)
         return x.real if isinstance(x, acb) else x
 
-    @_xp
-    def sum(self, x: np.ndarray, axis: int | Sequence[int] | None = None,
-            keepdims: bool = False) -> np.ndarray:
-        """Sum over logical axes; every addition's ball contains the exact sum."""
-        self._check(x, "sum")
-        return np.asarray(np.sum(x, axis=self._logical_axes(x, axis), keepdims=keepdims),
-                          dtype=object)
-
-    @_xp
-    def logaddexp(self, a: Any, b: Any) -> Any:
-        """log(exp(a) + exp(b)) in balls (Arb has no overflow)."""
-        return self.log(self.exp(a) + self.exp(b))
 
     @_xp
     def max(self, x: np.ndarray, axis: int | Sequence[int] | None = None) -> np.ndarray:

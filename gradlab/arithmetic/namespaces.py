@@ -65,8 +65,8 @@ def _context(prec: int) -> mpmath.MPContext:
         _CONTEXTS[prec] = ctx
     return _CONTEXTS[prec]
 
-__all__ = ["MPNamespace", "Namespace", "NamespaceEscapeError", "NumpyNamespace", "namespace_for",
-           "note_event"]
+__all__ = ["MPNamespace", "Namespace", "NamespaceEscapeError", "NumpyNamespace", "ObjectArithmetic",
+           "namespace_for", "note_event"]
 
 _UNARY = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sqrt")
 
@@ -743,7 +743,27 @@ class NumpyNamespace(Namespace):
         return np.max(np.real(x), axis=self._logical_axes(x, axis), keepdims=True).astype(self.dtype)
 
 
-class MPNamespace(Namespace):
+class ObjectArithmetic(Namespace):
+    """Reductions shared by the namespaces of Python number objects (mpmath numbers, Arb balls),
+    whose own arithmetic rounds (or encloses) every operation and never overflows."""
+
+    @_xp
+    def sum(
+        self, x: np.ndarray, axis: int | Sequence[int] | None = None, keepdims: bool = False
+    ) -> np.ndarray:
+        """Sequential sum over logical axes, each addition in the numbers' own arithmetic."""
+        self._check(x, "sum")
+        return np.asarray(
+            np.sum(x, axis=self._logical_axes(x, axis), keepdims=keepdims), dtype=object
+        )
+
+    @_xp
+    def logaddexp(self, a: Any, b: Any) -> Any:
+        """log(exp(a) + exp(b)) as written: these numbers do not overflow."""
+        return self.log(self.exp(a) + self.exp(b))
+
+
+class MPNamespace(ObjectArithmetic):
     """Object arrays of mpmath numbers from a private context of fixed precision.
 
     Parameters
@@ -928,20 +948,6 @@ class MPNamespace(Namespace):
             return np.asarray(self._real_of(x), dtype=object)
         return getattr(x, "real", x)
 
-    @_xp
-    def sum(
-        self, x: np.ndarray, axis: int | Sequence[int] | None = None, keepdims: bool = False
-    ) -> np.ndarray:
-        """Sequential sum over logical axes; every addition rounds to prec."""
-        self._check(x, "sum")
-        return np.asarray(
-            np.sum(x, axis=self._logical_axes(x, axis), keepdims=keepdims), dtype=object
-        )
-
-    @_xp
-    def logaddexp(self, a: Any, b: Any) -> Any:
-        """log(exp(a) + exp(b)), each operation rounded to prec (no overflow in mpmath)."""
-        return self.log(self.exp(a) + self.exp(b))
 
     @_xp
     def max(self, x: np.ndarray, axis: int | Sequence[int] | None = None) -> np.ndarray:
