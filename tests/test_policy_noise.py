@@ -82,7 +82,9 @@ def test_vectorised_line_points_are_the_exact_ones(fmt: str) -> None:
     theta = [f.round(v) for v in np.clip(vals, -float(f.max_exact) / 16, float(f.max_exact) / 16)]
     signs = rng.choice([-1, 1], size=len(theta))
     for rel in (float(np.sqrt(f.u)), 1e-3):
-        a, ra = _line_points_float64(theta, f, 9, rel, signs)
-        b, rb = _line_points_mp(theta, f, 9, rel, signs)
-        assert ra == rb
-        assert all(formats.exact_mpf(a[i, j]) == b[i, j] for i in range(9) for j in range(len(theta)))
+        for halve in (False, True):
+            a, ra = _line_points_float64(theta, f, 9, rel, signs, halve)
+            b, rb = _line_points_mp(theta, f, 9, rel, signs, halve)
+            assert ra == rb
+            assert all(formats.exact_mpf(a[i, j]) == b[i, j] for i in range(9)
+                       for j in range(len(theta)))

@@ -239,21 +239,26 @@ def line_points(
     """``nf`` equally spaced points theta + k s d, every coordinate exact in the format.
 
     Coordinate j moves by a power of two near ``rel * max(|theta_j|, 1)`` with a
-    random sign; where its points would not all be representable (they would cross
-    into a coarser binade) it tries half the step, down to one ulp of theta_j in the
-    format (in float8 a step of sqrt(u) |theta_j| spans a whole binade), and stays put
-    only then. Returns the points (object array of mpf, shape (nf, N)) and the median
+    random sign; a coordinate whose points would not all be representable (they would
+    cross into a coarser binade) stays put. Only when that leaves fewer than half of the
+    coordinates moving (in float8 a step of sqrt(u) |theta_j| spans a whole binade) do
+    the stuck ones try half the step, down to one ulp of theta_j: the line keeps one
+    spacing where it can. Returns the points (object array of mpf, shape (nf, N)) and the median
     relative step. For a hardware format of at most 53 bits the same points are built
     in float64, vectorised (:func:`_line_points_float64`; they are returned as float64).
     """
-    if fmt.dtype is not None and fmt.p <= 53:
-        return _line_points_float64(theta, fmt, nf, rel, signs)
-    return _line_points_mp(theta, fmt, nf, rel, signs)
+    build = _line_points_float64 if fmt.dtype is not None and fmt.p <= 53 else _line_points_mp
+    block, rel_step = build(theta, fmt, nf, rel, signs, False)
+    moved = np.mean([block[0, j] != block[-1, j] for j in range(block.shape[1])]) if block.size else 1
+    if moved < 0.5:  # one spacing where it can; smaller steps only where it cannot (float8)
+        block, rel_step = build(theta, fmt, nf, rel, signs, True)
+    return block, rel_step
 
 
 def _line_points_mp(theta: list[Any], fmt: formats.Format, nf: int, rel: float,
-                    signs: np.ndarray) -> tuple[np.ndarray, float]:
-    """:func:`line_points` in exact mpmath arithmetic (any format)."""
+                    signs: np.ndarray, halve: bool) -> tuple[np.ndarray, float]:
+    """:func:`line_points` in exact mpmath arithmetic (any format); ``halve`` tries the
+    smaller steps."""
     half = (nf - 1) // 2
     ks = range(-half, nf - half)
     block = np.empty((nf, len(theta)), dtype=object)
@@ -263,7 +268,7 @@ def _line_points_mp(theta: list[Any], fmt: formats.Format, nf: int, rel: float,
         e = math.ceil(math.log2(rel * mag))
         e_min = e if fmt.dtype is None or t == 0 else math.frexp(float(t))[1] - fmt.p
         col = [t] * nf
-        for e_try in range(e, min(e, e_min) - 1, -1):
+        for e_try in range(e, (min(e, e_min) if halve else e) - 1, -1):
             step = mpmath.ldexp(int(signs[j]), e_try)
             trial = [mpmath.fadd(t, k * step, exact=True) for k in ks]
             if all(formats.round_exact(p, fmt) == p for p in trial):
@@ -275,7 +280,7 @@ def _line_points_mp(theta: list[Any], fmt: formats.Format, nf: int, rel: float,
 
 
 def _line_points_float64(theta: list[Any], fmt: formats.Format, nf: int, rel: float,
-                         signs: np.ndarray) -> tuple[np.ndarray, float]:
+                         signs: np.ndarray, halve: bool) -> tuple[np.ndarray, float]:
     """:func:`line_points` in float64: a point is kept when ``t + k step`` is exact in
     float64 (TwoSum's error is 0) and a value of the format, which together say that the
     exact sum is representable (the format has at most 53 bits)."""
@@ -287,7 +292,7 @@ def _line_points_float64(theta: list[Any], fmt: formats.Format, nf: int, rel: fl
     block = np.repeat(t[None, :], nf, axis=0)
     step_of = np.zeros(t.size)
     todo = np.ones(t.size, dtype=bool)
-    for d in range(int(np.max(e - np.minimum(e, e_min))) + 1 if t.size else 0):
+    for d in range((int(np.max(e - np.minimum(e, e_min))) + 1 if halve else 1) if t.size else 0):
         idx = np.flatnonzero(todo & (e - d >= np.minimum(e, e_min)))
         if not idx.size:
             break
