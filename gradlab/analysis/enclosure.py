@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from flint import arb
+from flint import arb, arb_series
 
 from gradlab.analysis.bits import MAX_PREC, digits_to_bits
 from gradlab.arithmetic import formats, validation
@@ -28,13 +28,15 @@ from gradlab.arithmetic.balls import (
     BallNamespace,
     BranchUndecided,
     SeriesNamespace,
+    arb_from_mpf,
     arb_upper,
     mpf_mid,
     working_precision,
 )
-from gradlab.arithmetic.objective import Objective
+from gradlab.arithmetic.objective import Objective, call_grad
 
-__all__ = ["DerivativeEnclosure", "Enclosure", "KinkError", "enclose", "enclose_derivatives"]
+__all__ = ["DerivativeEnclosure", "Enclosure", "KinkError", "enclose", "enclose_derivatives",
+           "enclose_directional", "enclose_value"]
 
 
 class KinkError(ArithmeticError):
@@ -99,9 +101,16 @@ def _evaluate(obj: Objective, fmt: formats.Format, theta: np.ndarray, prec: int)
     ns = BallNamespace(prec, data_format=fmt)
     point = ns.from_values(theta)
     value = ns.call(obj.fn, point, f"fn of objective {obj.name!r}")[()]
-    grad = None if obj.grad is None else ns.call(obj.grad, ns.from_values(theta),
-                                                 f"grad of objective {obj.name!r}")
+    grad = None if obj.grad is None else call_grad(obj, theta, ns)
     return value, grad
+
+
+def enclose_value(obj: Objective, format: formats.Format | str, prec: int) -> Any:
+    """The ball of J at the format's theta and data, evaluated at ``prec`` bits (no retry)."""
+    fmt = validation.one_format("format", format)
+    ns = BallNamespace(prec, data_format=fmt)
+    point = ns.from_values(np.asarray([fmt.round(t) for t in obj.theta0], dtype=object))
+    return ns.call(obj.fn, point, f"fn of objective {obj.name!r}")[()]
 
 
 def enclose(obj: Objective, format: formats.Format | str = "float64", digits: int = 30, *,
@@ -264,3 +273,36 @@ def enclose_derivatives(obj: Objective, format: formats.Format | str = "float64"
         coords=idx, derivatives=derivs,
         radius={k: np.array([arb_upper(b.rad()) for b in v]) for k, v in derivs.items()},
         proven=not unproven, unproven=unproven, prec=prec)
+
+
+def enclose_directional(obj: Objective, format: formats.Format | str, directions: np.ndarray,
+                        prec: int) -> np.ndarray:
+    """Balls of ``dJ/dv`` at the format's theta, one per row v of ``directions``: the
+    coefficient of t in the Taylor series of ``t -> J(theta + t v)``, from ``fn`` alone.
+
+    The independent side of an analytic gradient's cross-check: a ball of ``grad . v`` that
+    does not meet this one proves that ``grad`` is not J's gradient.
+
+    Raises
+    ------
+    KinkError
+        If theta sits on a branch, or a branch stays undecided at ``prec`` bits.
+    """
+    fmt = validation.one_format("format", format)
+    theta = [arb_from_mpf(fmt.round(t)) for t in obj.theta0]
+    dirs = np.asarray(directions, dtype=np.float64)
+    ns = SeriesNamespace(prec, 1, data_format=fmt, batch_ndim=1 if obj.batch_safe else 0)
+    rows = np.empty(dirs.shape, dtype=object)
+    with working_precision(prec):
+        for r, v in enumerate(dirs):
+            rows[r, :] = [arb_series([t, arb_from_mpf(float(x))]) for t, x in zip(theta, v, strict=True)]
+    try:
+        if obj.batch_safe:
+            series = ns.call(obj.fn, rows, f"fn of objective {obj.name!r}")
+        else:
+            series = [ns.call(obj.fn, row, f"fn of objective {obj.name!r}")[()] for row in rows]
+    except BranchUndecided as e:
+        raise KinkError(f"objective {obj.name!r} at theta0 rounded to {fmt.name}: {e}") from None
+    out = np.empty(len(rows), dtype=object)
+    out[:] = [s.coeffs()[1] if len(s.coeffs()) > 1 else arb(0) for s in series]
+    return out

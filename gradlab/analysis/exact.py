@@ -1,8 +1,10 @@
-"""The exact reference: value, gradient and diagonal derivatives in mpmath.
+"""The exact reference: value, gradient and diagonal derivatives, proven or verified.
 
 Everything is evaluated at the format's rounded inputs (theta and data rounded to
-the format once, then every operation exact to the working precision), twice at
-two precisions; the digits on which the two agree are reported as
+the format once). By default the reference comes from ball arithmetic (Arb), every number
+an enclosure whose radius bounds its error (:func:`_from_enclosures`). The mpmath path
+below is the fallback and the independent cross-check: every operation exact to the working
+precision, twice at two precisions; the digits on which the two agree are reported as
 ``digits_verified``, and too few raise :class:`VerificationError`. A numerical
 gradient also needs its differences of J resolved above J's own rounding, so the
 precision follows J's dynamic range (up to :data:`MAX_PREC` bits), and an analytic
@@ -19,11 +21,19 @@ from typing import Any
 import mpmath
 import numpy as np
 import pandas as pd
+from flint import arb
 
 from gradlab.analysis.bits import MAX_PREC, bits_to_digits, digits_to_bits
-from gradlab.analysis.enclosure import Enclosure, enclose, enclose_derivatives
+from gradlab.analysis.enclosure import (
+    Enclosure,
+    KinkError,
+    enclose,
+    enclose_derivatives,
+    enclose_directional,
+    enclose_value,
+)
 from gradlab.arithmetic import formats
-from gradlab.arithmetic.balls import mpf_mid
+from gradlab.arithmetic.balls import BranchUndecided, arb_from_mpf, mpf_mid, working_precision
 from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.objective import Objective, call_grad, evaluate_one
 
@@ -84,9 +94,11 @@ class ExactResult:
     digits : int
         Decimal digits requested for value and gradient.
     digits_verified : int
-        Digits on which value and gradient agree with a recomputation at a
-        higher precision (capped at ``digits``), each judged on its own scale; a
-        numerical gradient's must also lie above the rounding of J's differences.
+        Digits of value and gradient that the balls' radii prove or, on the mpmath path, on
+        which they agree with a recomputation at a higher precision (capped at ``digits``),
+        each judged on its own scale (a component far below the gradient's largest against
+        that largest); a numerical gradient's must also lie above the rounding of J's
+        differences.
     derivative_digits : dict of int -> ndarray of float
         Verified digits of each derivative, per coordinate (a coordinate at a
         kink shows few; one whose differences drown in J's rounding shows 0).
@@ -96,15 +108,15 @@ class ExactResult:
         ``"analytic"`` (the objective's gradient evaluated in mpmath) or
         ``"numerical"`` (high-precision differentiation of J).
     proven : bool
-        With ``prove=True``: value and gradient lie in ball-arithmetic enclosures
-        (:func:`gradlab.analysis.enclosure.enclose`) that prove every requested digit.
-        With ``prove=True`` the derivatives are proven too (to ``derivative_digits``).
+        Value, gradient and derivatives lie in ball-arithmetic enclosures
+        (:func:`gradlab.analysis.enclosure.enclose`) that prove every requested digit
+        (``digits``, and ``derivative_digits`` for the derivatives).
     value_radius, grad_radius : float, ndarray
-        With ``prove=True``: rigorous bounds on |value - J| and |grad_i - dJ/dtheta_i| (the
-        enclosure's radii plus the distance of these values from the balls' midpoints);
-        NaN otherwise.
+        From the enclosures: rigorous bounds on |value - J| and |grad_i - dJ/dtheta_i| (the
+        enclosure's radii, plus the distance of an mpmath value from the balls' midpoints);
+        NaN (None) for the mpmath path alone.
     derivative_radius : dict of int -> ndarray
-        With ``prove=True``: rigorous bounds on each reported derivative's error, from
+        From the enclosures: rigorous bounds on each reported derivative's error, from
         Taylor series in ball arithmetic (:func:`gradlab.analysis.enclosure.enclose_derivatives`).
     unproven : dict of str -> str
         What the enclosures could not prove, and why.
@@ -382,7 +394,7 @@ def exact(
     coords: Sequence[int] | None = None,
     derivative_digits: int = 20,
     *,
-    prove: bool = False,
+    prove: bool | None = None,
 ) -> ExactResult:
     """Exact value, gradient and diagonal derivatives of ``obj`` at a format's inputs.
 
@@ -402,11 +414,17 @@ def exact(
         Decimal digits wanted for the derivatives (they feed error models). A
         derivative whose differences are not resolved above J's rounding gets 0
         digits in ``derivative_digits``.
-    prove : bool
-        Also enclose value and analytic gradient in ball arithmetic
-        (:func:`gradlab.analysis.enclosure.enclose`): ``proven``, ``value_radius`` and
-        ``grad_radius`` are then set, and the verified values must lie within the balls
-        (a disagreement raises VerificationError).
+    prove : bool or None
+        None (the default): the reference comes from ball-arithmetic enclosures
+        (:mod:`gradlab.analysis.enclosure`: J, the gradient, the derivatives as Taylor
+        coefficients, and an analytic gradient cross-checked against J's enclosed directional
+        derivatives), with ``proven``, ``value_radius``, ``grad_radius`` and
+        ``derivative_radius`` set; where the balls cannot give it (theta on a kink, a branch
+        undecided at the precision cap, fewer digits proven than asked), mpmath computes it as
+        with False and ``unproven["reference"]`` says why. False: mpmath only, verified by
+        recomputation (the independent cross-check of the balls). True: as None, but the mpmath
+        fallback must lie inside the enclosures it is then given (a disagreement raises
+        VerificationError).
 
     Returns
     -------
@@ -448,6 +466,10 @@ def exact(
     if not all(mpmath.isfinite(t) for t in theta):
         raise ValueError(f"theta0 overflows format {fmt.name}")
 
+    if prove is not False:
+        enclosed, why = _from_enclosures(obj, fmt, theta, digits, orders_t, coords_a, derivative_digits)
+        if enclosed is not None:
+            return enclosed
     guard = 64
     prec = digits_to_bits(digits) + guard
     dprec = digits_to_bits(derivative_digits) + guard
@@ -494,7 +516,108 @@ def exact(
         prec=hi_prec,
         method="analytic" if obj.grad is not None else "numerical",
     )
-    return _with_proof(result, obj, fmt, derivative_digits) if prove else result
+    if prove:
+        return _with_proof(result, obj, fmt, derivative_digits)
+    return result if prove is False else replace(result, unproven={"reference": why})
+
+
+def _proven_digits(mids: Sequence[Any], radii: np.ndarray, digits: int) -> np.ndarray:
+    """Per entry, the decimal digits its ball's radius proves (capped at ``digits``), judged as
+    :func:`_agreement` judges: against ``max(|mid|, scale * 10**-digits)``, so an exact zero,
+    or an entry far below the vector's largest, is not a shortfall."""
+    mags = np.abs(np.array([float(_mp(m)) for m in mids], dtype=np.float64))
+    radii = np.asarray(radii, dtype=np.float64)
+    scale = mags.max(initial=0.0)
+    ref = np.maximum(mags, scale * 10.0 ** -digits)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        have = np.floor(-np.log10(radii / ref))
+    out = np.where(radii == 0, float(digits), np.where(ref > 0, have, 0.0))
+    return np.clip(np.nan_to_num(out, nan=0.0), 0.0, float(digits))
+
+
+def _from_enclosures(obj: Objective, fmt: formats.Format, theta: list[Any], digits: int,
+                     orders: tuple[int, ...], coords: np.ndarray, derivative_digits: int
+                     ) -> tuple[ExactResult | None, str]:
+    """The reference from ball-arithmetic enclosures alone, or None and the reason it cannot be.
+
+    Value and gradient (the analytic one, or J's Taylor coefficients) must prove ``digits``;
+    an analytic gradient is cross-checked against ``fn``'s own directional derivatives, also
+    enclosed. The derivatives report the digits their balls prove.
+    """
+    try:
+        enc = enclose(obj, fmt, digits=digits)
+        if enc.grad is None:
+            first = enclose_derivatives(obj, fmt, (1,), None, digits=digits)
+            grad_balls, grad_radius, prec = first.derivatives[1], first.radius[1], first.prec
+        else:
+            assert enc.grad_radius is not None
+            grad_balls, grad_radius, prec = enc.grad, enc.grad_radius, enc.prec
+        de = enclose_derivatives(obj, fmt, orders, coords, digits=derivative_digits) if orders else None
+    except (KinkError, ValueError) as e:
+        return None, f"ball arithmetic could not enclose J: {e}"
+    if not (enc.value.is_finite() and all(b.is_finite() for b in grad_balls)):
+        return None, "a ball of J or of the gradient is not finite"
+    try:
+        again = enclose_value(obj, fmt, enc.prec + 64)
+    except BranchUndecided as e:
+        return None, f"ball arithmetic could not enclose J: {e}"
+    if not again.overlaps(enc.value):
+        # both balls are true if fn is a function of theta: it depends on the precision instead
+        raise VerificationError(
+            f"exact reference of {obj.name!r} in {fmt.name}: not verified: J's balls at {enc.prec} "
+            f"and {enc.prec + 64} bits do not overlap ({enc.value.str(10)} against "
+            f"{again.str(10)}): fn depends on the working precision")
+    grad = [mpf_mid(b) for b in grad_balls]
+    verified = int(min(_proven_digits([mpf_mid(enc.value)], np.array([enc.value_radius]), digits)[0],
+                       _proven_digits(grad, grad_radius, digits).min(initial=float(digits))))
+    if verified < digits:
+        return None, f"the balls prove {verified} of {digits} digits at {prec} bits"
+    if obj.grad is not None:
+        why = _cross_check_balls(obj, fmt, grad_balls, prec, digits)
+        if why:
+            return None, why
+    derivs = {} if de is None else {k: np.asarray([mpf_mid(b) for b in v], dtype=object)
+                                    for k, v in de.derivatives.items()}
+    dd = {} if de is None else {k: _proven_digits(derivs[k], de.radius[k], derivative_digits)
+                                for k in orders}
+    unproven = {f"d{k}[{int(i)}]": f"{int(d)} of {derivative_digits} digits proven"
+                for k, ds in dd.items() for i, d in zip(coords, ds, strict=True)
+                if d < derivative_digits}
+    return ExactResult(
+        objective=obj.name, format=fmt.name, theta=np.asarray(theta, dtype=object),
+        value=mpf_mid(enc.value), grad=np.asarray(grad, dtype=object), derivatives=derivs,
+        coords=coords, digits=int(digits), digits_verified=verified, derivative_digits=dd,
+        prec=prec, method="analytic" if obj.grad is not None else "numerical",
+        proven=not unproven, value_radius=enc.value_radius, grad_radius=np.asarray(grad_radius),
+        unproven=unproven, derivative_radius={} if de is None else dict(de.radius),
+    ), ""
+
+
+def _cross_check_balls(obj: Objective, fmt: formats.Format, grad: np.ndarray, prec: int,
+                       digits: int) -> str:
+    """Refuse an analytic gradient whose ``grad . v`` ball misses ``dJ/dv``'s, along the
+    directions of :func:`_cross_check`: a proof that grad is not J's gradient. Returns why the
+    check could not decide (balls too wide to resolve ``digits``), or "" when it passed."""
+    dirs = np.random.default_rng(0).standard_normal((N_DIRECTIONS, obj.n_params))
+    try:
+        slopes = enclose_directional(obj, fmt, dirs, prec)
+    except KinkError as e:
+        return f"the cross-check of grad could not be enclosed: {e}"
+    with working_precision(prec):
+        for d, (v, slope) in enumerate(zip(dirs, slopes, strict=True)):
+            terms = [g * arb_from_mpf(float(x)) for g, x in zip(grad, v, strict=True)]
+            dot = sum(terms, arb(0))
+            size = sum((abs(t) for t in terms), arb(0))
+            if not dot.overlaps(slope):
+                raise ValueError(
+                    f"grad of objective {obj.name!r} disagrees with the derivative of its J in "
+                    f"{fmt.name}: along direction {d} (row {d} of default_rng(0).standard_normal"
+                    f"(({N_DIRECTIONS}, {obj.n_params}))), grad . v = {dot.str(17, radius=False)} "
+                    f"but dJ/dv = {slope.str(17, radius=False)}, both proven by ball arithmetic: "
+                    "grad is wrong, computes another function than fn, or theta0 lies on a kink of J")
+            if dot.rad() + slope.rad() > size * arb(10) ** -digits:
+                return f"the cross-check of grad along direction {d} is not resolved at {prec} bits"
+    return ""
 
 
 def _with_proof(result: ExactResult, obj: Objective, fmt: formats.Format,

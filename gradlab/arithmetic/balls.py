@@ -37,6 +37,7 @@ from gradlab.arithmetic.namespaces import (
     _data,
     _format_constant,
     _xp,
+    refuse_widening,
 )
 
 __all__ = ["BallNamespace", "BranchUndecided", "SeriesNamespace", "acb_from_mpc", "arb_from_mpf", "arb_upper",
@@ -179,6 +180,10 @@ class BallNamespace(ObjectArithmetic):
         if t is float or t is int:
             r = _format_constant(x, self.data_format) if self.data_format is not None else None
             return arb_from_mpf(x if r is None else r)
+        if isinstance(x, np.generic) and x.dtype.kind in "iuf":
+            if self.data_format is not None:
+                refuse_widening(x, self.data_format, self.is_complex)
+            return arb_from_mpf(x)  # exact: a numpy number the format holds
         return x
 
     def _wrong_values(self, out: np.ndarray) -> str:

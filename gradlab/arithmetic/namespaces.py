@@ -266,6 +266,20 @@ def _data(method: _Method) -> _Method:
     return entry  # type: ignore[return-value]
 
 
+def refuse_widening(x: Any, fmt: Format, is_complex: bool) -> None:
+    """Refuse a numpy number that the format's compute dtype does not hold: the format's own
+    evaluation would upcast to it, so no reference of the format can take it."""
+    dt = getattr(x, "dtype", None)
+    compute = fmt.compute
+    if dt is not None and dt.kind in "iufc" and compute.dtype is not None:
+        target = compute.complex_dtype if is_complex else compute.dtype
+        if target is not None and not np.can_cast(dt, target, "safe"):
+            raise NamespaceEscapeError(
+                f"a numpy {dt} operand entered {compute.name} arithmetic, which the format would "
+                f"upcast to {np.result_type(dt, target)}"
+            )
+
+
 @functools.lru_cache(maxsize=4096)
 def _format_constant(x: float | int, fmt: Format) -> mpmath.mpf | None:
     """A Python number as fmt's arithmetic takes it, or None when that is exact."""
@@ -856,15 +870,7 @@ class MPNamespace(ObjectArithmetic):
             if re is None and im is None:
                 return x
             return self.ctx.mpc(x.real if re is None else re, x.imag if im is None else im)
-        dt = getattr(x, "dtype", None)
-        fmt = fmt.compute
-        if dt is not None and dt.kind in "iufc" and fmt.dtype is not None:
-            target = fmt.complex_dtype if self.is_complex else fmt.dtype
-            if target is not None and not np.can_cast(dt, target, "safe"):
-                raise NamespaceEscapeError(
-                    f"a numpy {dt} operand entered {fmt.name} arithmetic, which the format would "
-                    f"upcast to {np.result_type(dt, target)}"
-                )
+        refuse_widening(x, fmt, self.is_complex)
         return x
 
     def _foreign(self, exc: TypeError) -> bool:
