@@ -297,10 +297,9 @@ def enclose_directional(obj: Objective, format: formats.Format | str, directions
         for r, v in enumerate(dirs):
             rows[r, :] = [arb_series([t, arb_from_mpf(float(x))]) for t, x in zip(theta, v, strict=True)]
     try:
-        if obj.batch_safe:
-            series = ns.call(obj.fn, rows, f"fn of objective {obj.name!r}")
-        else:
-            series = [ns.call(obj.fn, row, f"fn of objective {obj.name!r}")[()] for row in rows]
+        label = f"fn of objective {obj.name!r}"
+        series: Any = (ns.call(obj.fn, rows, label) if obj.batch_safe
+                       else [ns.call(obj.fn, row, label)[()] for row in rows])
     except BranchUndecided as e:
         raise KinkError(f"objective {obj.name!r} at theta0 rounded to {fmt.name}: {e}") from None
     out = np.empty(len(rows), dtype=object)

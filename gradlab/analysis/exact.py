@@ -521,7 +521,7 @@ def exact(
     return result if prove is False else replace(result, unproven={"reference": why})
 
 
-def _proven_digits(mids: Sequence[Any], radii: np.ndarray, digits: int) -> np.ndarray:
+def _proven_digits(mids: Sequence[Any] | np.ndarray, radii: np.ndarray, digits: int) -> np.ndarray:
     """Per entry, the decimal digits its ball's radius proves (capped at ``digits``), judged as
     :func:`_agreement` judges: against ``max(|mid|, scale * 10**-digits)``, so an exact zero,
     or an entry far below the vector's largest, is not a shortfall."""
