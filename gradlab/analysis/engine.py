@@ -36,6 +36,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import pandas as pd
+from flint import acb, arb
 from tqdm.auto import tqdm
 
 from gradlab.analysis.exact import ExactResult, VerificationError, bits_to_digits, exact, reference_bits
@@ -44,6 +45,14 @@ from gradlab.analysis.noise import exact_at_theta, mp_values, noise_level
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
 from gradlab.arithmetic import validation
+from gradlab.arithmetic.balls import (
+    arb_ball,
+    arb_from_mpf,
+    arb_upper,
+    ball_from_raw,
+    ball_raw,
+    working_precision,
+)
 from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.namespaces import namespace_for
 from gradlab.arithmetic.objective import Objective, call_grad, fp_events
@@ -139,8 +148,17 @@ _FORKED: dict[str, Any] = {}  # the work of a forked pool, inherited by its work
 
 
 def _raw(v: Any) -> Any:
-    """An mpmath number as plain tuples (its class belongs to a context and won't pickle)."""
-    return (v.real._mpf_, v.imag._mpf_) if hasattr(v, "_mpc_") else v._mpf_
+    """A ball, or an mpmath number, as plain tuples (balls don't pickle, and an mpf's class
+    belongs to a context)."""
+    if isinstance(v, (arb, acb)):
+        return ("ball", ball_raw(v))
+    return ("mpc", v.real._mpf_, v.imag._mpf_) if hasattr(v, "_mpc_") else ("mpf", v._mpf_)
+
+
+def _from_raw(ctx: Any, t: Any) -> Any:
+    if t[0] == "ball":
+        return ball_from_raw(t[1])
+    return ctx.make_mpc((t[1], t[2])) if t[0] == "mpc" else ctx.make_mpf(t[1])
 
 
 def _forked_chunk(bounds: tuple[int, int]) -> tuple[list[Any], list[bytes] | None]:
@@ -181,10 +199,7 @@ def _eval_rows(
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 for (a, b), (vals, s) in zip(bounds, pool.imap(_forked_chunk, bounds), strict=True):
-                    out[a:b] = [
-                        ctx.make_mpc(v) if isinstance(v[0], tuple) else ctx.make_mpf(v)
-                        for v in vals
-                    ]
+                    out[a:b] = [_from_raw(ctx, v) for v in vals]
                     if s is not None:
                         recorded = True
                         sigs.extend(s)
@@ -236,10 +251,8 @@ class _FormatContext:
     sigma : float
         The noise level of J in the format (for ``model_round``).
     prec : int
-        Working precision of the exact evaluations, in bits.
-    mp : mpmath.MPContext
-        The context of the decomposition, 32 bits above ``prec``: sums and differences
-        of exact values lose nothing the reference resolves.
+        Working precision of the exact evaluations, in bits (the decomposition's sums run
+        32 bits above it).
     """
 
     obj: Objective
@@ -251,11 +264,23 @@ class _FormatContext:
     sig_center: bytes
     sigma: float
     prec: int
-    mp: Any
 
-    def exact_value(self) -> Any:
-        """The exact J(theta) in :attr:`mp`."""
-        return self.mp.make_mpf(fmts.exact_mpf(self.ref.value)._mpf_)
+    @property
+    def centre(self) -> tuple[Any, bool]:
+        """The ball of J(theta) from the reference, and whether it is an enclosure."""
+        return _ball(self.ref.value, self.ref.value_radius)
+
+    def grad_ball(self, i: int) -> tuple[Any, bool]:
+        """The ball of dJ/dtheta_i from the reference, and whether it is an enclosure."""
+        r = self.ref.grad_radius
+        return _ball(self.ref.grad[i], math.nan if r is None else float(r[i]))
+
+
+def _ball(value: Any, radius: float) -> tuple[Any, bool]:
+    """``value +- radius`` as a ball, proven; an exact ball of value, unproven, for a NaN radius."""
+    if math.isnan(radius):
+        return arb_from_mpf(value), False
+    return arb_ball(value, radius), True
 
 
 @dataclass(frozen=True)
@@ -292,16 +317,20 @@ class _ExactPoints:
 
     Attributes
     ----------
-    nominal, realised : ndarray of mpf (of the context's ``mp``), shape (C, S, J)
-        J at theta_i + k_j h and at the format's points (their imaginary part for the
-        complex step); the exact J(theta) at offset 0.
+    nominal, realised : ndarray of flint.arb, shape (C, S, J)
+        Balls of J at theta_i + k_j h and at the format's points (their imaginary part for
+        the complex step); J(theta) at offset 0.
     kink : ndarray of bool, shape (C, S)
         Some point's branch signature differs from theta's.
+    proven : ndarray of bool, shape (C, S)
+        Every ball is an enclosure (False where mpmath's exact value stands in, as an exact
+        ball, for a batch whose branch the balls could not decide).
     """
 
     nominal: np.ndarray
     realised: np.ndarray
     kink: np.ndarray
+    proven: np.ndarray
 
 
 def _evaluated(scheme: schs.Scheme) -> list[int]:
@@ -347,6 +376,9 @@ def _nonfinite_j(jf: np.ndarray, cplx: bool, fmt: fmts.Format) -> tuple[np.ndarr
     # (a plain loop: np.vectorize would report the FPU flag that a Python NaN comparison
     # raises inside mpmath's conversion as if the computation had raised it)
     parts = np.imag(jf) if (cplx and fmt.dtype is not None) else jf
+    if parts.dtype.kind in "fV":  # the format's own numbers: numpy (ml_dtypes) tells, silently
+        with np.errstate(invalid="ignore"):
+            return np.isnan(parts).any(axis=-1), np.isinf(parts).any(axis=-1)
     exact = [fmts.exact_mpf(v.imag if (cplx and fmt.dtype is None) else v) for v in parts.reshape(-1)]
     nan = np.array([mpmath.isnan(v) for v in exact], dtype=bool).reshape(jf.shape)
     inf = np.array([mpmath.isinf(v) for v in exact], dtype=bool).reshape(jf.shape)
@@ -393,36 +425,71 @@ def _in_format(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, events: Coun
 
 
 def _exact_rows(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt: _InFormat
-                ) -> tuple[np.ndarray, np.ndarray, list[int], list[Any]]:
-    """Each distinct exact point once: the row of every (coordinate, step, offset)'s nominal
-    and realised point (-1 for offset 0, J(theta) itself), and the rows' coordinate and value."""
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The exact points to evaluate: the row of every (coordinate, step, offset)'s nominal and
+    realised point (-1 for offset 0, J(theta) itself), and the rows' coordinate and value
+    (exact balls; mpc for the complex step). Each distinct realised point appears once (in a
+    narrow format many steps round to the same points)."""
+    if scheme.complex_step:
+        return _complex_exact_rows(ctx, run, in_fmt)
     c_n, s_n, j_n = run.coords.size, run.steps.size, len(scheme.offsets)
-    keys: dict[tuple[int, Any], int] = {}
-    row_coord: list[int] = []
-    row_value: list[Any] = []
-
-    def slot(i: int, v: Any) -> int:
-        key = (i, v)
-        if key not in keys:
-            keys[key] = len(row_coord)
-            row_coord.append(i)
-            row_value.append(v)
-        return keys[key]
-
-    nominal_h = [mpmath.mpf(float(h)) for h in run.steps]
+    need = _evaluated(scheme)
     nominal = np.full((c_n, s_n, j_n), -1, dtype=np.int64)
     realised = np.full((c_n, s_n, j_n), -1, dtype=np.int64)
+    m = c_n * s_n * len(need)
+    nominal[:, :, need] = np.arange(m).reshape(c_n, s_n, len(need))
+    coord_of = np.repeat(run.coords, s_n * len(need))
+    offsets = [scheme.offsets[j] for j in need]
+    steps = [arb(h) for h in run.steps.tolist()]
+    with working_precision(_EXACT_SUM_BITS):
+        values = [_nominal_point(ctx.theta[int(i)], arb_from_mpf(ctx.theta[int(i)]), k, h)
+                  for i in run.coords for h in steps for k in offsets]
+    as_ball = _point_ball(in_fmt.points.dtype)
+    coords_r: list[np.ndarray] = []
+    values_r: list[Any] = []
+    at = m
     for a, i in enumerate(run.coords):
-        ti = ctx.theta[i]
-        for b in range(s_n):
-            for j, k in enumerate(scheme.offsets):
-                if scheme.complex_step:
-                    nominal[a, b, j] = slot(int(i), _exact_complex(ti, nominal_h[b]))
-                    realised[a, b, j] = slot(int(i), _exact_complex(ti, in_fmt.h[b]))
-                elif k != 0:
-                    nominal[a, b, j] = slot(int(i), _exact_offset(ti, k, nominal_h[b]))
-                    realised[a, b, j] = slot(int(i), fmts.exact_mpf(in_fmt.points[a, b, j]))
+        pts = in_fmt.points[a][:, need]
+        uniq, inverse = np.unique(pts.reshape(-1), return_inverse=True)
+        realised[a][:, need] = at + inverse.reshape(pts.shape)
+        values_r.extend(as_ball(v) for v in uniq)
+        coords_r.append(np.full(uniq.size, i))
+        at += uniq.size
+    row_coord = np.concatenate([coord_of, *coords_r]).astype(np.int64)
+    row_value: np.ndarray = np.empty(len(values) + len(values_r), dtype=object)
+    row_value[:] = values + values_r
     return nominal, realised, row_coord, row_value
+
+
+_EXACT_SUM_BITS = 8192  # theta_i + k h is exact in far fewer bits; checked
+
+
+def _nominal_point(theta_i: Any, ball_i: Any, k: int, h: Any) -> Any:
+    """theta_i + k h as an exact ball (at Arb's precision of :data:`_EXACT_SUM_BITS`), given
+    theta_i also as a ball and h as an exact ball."""
+    b = ball_i + k * h
+    return b if b.is_exact() else arb_from_mpf(_exact_offset(theta_i, k, float(h)))
+
+
+def _point_ball(dtype: np.dtype) -> Any:
+    """How a stencil point of this number type becomes an exact ball."""
+    if dtype.kind in "fV" and dtype.itemsize <= 8:
+        return lambda v: arb(float(v))  # float8 to float64, bfloat16: exact in a double
+    return arb_from_mpf
+
+
+def _complex_exact_rows(ctx: _FormatContext, run: _Run, in_fmt: _InFormat
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_exact_rows` for the complex step: theta_i + i h and theta_i + i fl(h)."""
+    c_n, s_n = run.coords.size, run.steps.size
+    nominal_h = [mpmath.mpf(float(h)) for h in run.steps]
+    nominal = np.arange(c_n * s_n).reshape(c_n, s_n, 1)
+    realised = nominal + c_n * s_n
+    vals = ([_exact_complex(ctx.theta[i], nominal_h[b]) for i in run.coords for b in range(s_n)]
+            + [_exact_complex(ctx.theta[i], in_fmt.h[b]) for i in run.coords for b in range(s_n)])
+    row_value = np.empty(len(vals), dtype=object)
+    row_value[:] = vals
+    return nominal, realised, np.tile(np.repeat(run.coords, s_n), 2), row_value
 
 
 def _exact_points(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt: _InFormat) -> _ExactPoints:
@@ -433,26 +500,33 @@ def _exact_points(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt: _
     ref_ev = Evaluator.reference(ctx.obj, ctx.fmt, ctx.prec, is_complex=scheme.complex_step,
                                  record_branches=True, backend="arb")
     jx, sigs = _eval_rows(
-        ref_ev, ref_ev.convert(np.asarray(ctx.theta, dtype=object)), np.asarray(row_coord),
-        ref_ev.convert(np.asarray(row_value, dtype=object)),
+        ref_ev, ref_ev.convert(np.asarray(ctx.theta, dtype=object)), row_coord,
+        ref_ev.convert(row_value),
         f"{ctx.fmt.name}/{scheme.name} exact", run.progress, run.workers,
     )
     # one more entry, J(theta) and its signature, for the index -1 of offset 0
     values = np.empty(len(row_coord) + 1, dtype=object)
-    values[:-1] = [ctx.mp.make_mpf((v.imag if scheme.complex_step else v)._mpf_) for v in jx]
-    values[-1] = ctx.exact_value()
+    proven = np.empty(len(row_coord) + 1, dtype=bool)
+    for r, v in enumerate(jx):
+        part = v.imag if scheme.complex_step else v
+        proven[r] = isinstance(part, arb)  # mpmath's, where a branch was undecided: not proven
+        values[r] = part if proven[r] else arb_from_mpf(part)
+    values[-1], proven[-1] = ctx.centre
     signatures = np.empty(len(row_coord) + 1, dtype=object)
     signatures[:-1] = sigs if sigs is not None else [b""] * len(row_coord)
     signatures[-1] = ctx.sig_center
     kink = ((signatures[nominal] != ctx.sig_center) | (signatures[realised] != ctx.sig_center)).any(axis=-1)
-    return _ExactPoints(values[nominal], values[realised], kink)
+    return _ExactPoints(values[nominal], values[realised], kink,
+                        (proven[nominal] & proven[realised]).all(axis=-1))
 
 
-def _flags(in_fmt: _InFormat, exact_pts: _ExactPoints, a: int, b: int, d_f: Any) -> str:
-    """The flags of one (coordinate, step), comma-separated (see :data:`FLAGS`)."""
+def _flags(in_fmt: _InFormat, exact_pts: _ExactPoints, a: int, b: int, approx: float,
+           exact_finite: bool) -> str:
+    """The flags of one (coordinate, step), comma-separated (see :data:`FLAGS`); ``approx`` is
+    D_F in float64 (an emulated format's D_F may be finite yet beyond float64's table), and
+    ``exact_finite`` whether the exact quotients' balls are finite (J has no pole there)."""
     flags = []
-    approx = float(d_f)  # an emulated format's D_F may be finite yet beyond float64's table
-    if in_fmt.nonfinite[a, b] or math.isnan(approx):
+    if in_fmt.nonfinite[a, b] or math.isnan(approx) or not exact_finite:
         flags.append("nonfinite")
     if in_fmt.overflow[a, b] or math.isinf(approx):
         flags.append("overflow")
@@ -464,81 +538,122 @@ def _flags(in_fmt: _InFormat, exact_pts: _ExactPoints, a: int, b: int, d_f: Any)
 
 
 _ROW_COLUMNS = ["coord", "h", "theta", "exact", "approx", "err_total", "err_trunc", "err_step",
-                "err_round", "model_trunc", "model_round", "flag", "ref_tol"]
+                "err_round", "model_trunc", "model_round", "flag", "ref_tol", "proven"]
+
+
+def _upper(b: Any) -> float:
+    """A float64 upper bound of a ball's radius."""
+    r = float(b.rad())
+    return math.nextafter(r, math.inf) if r else 0.0
 
 
 def _decomposed_rows(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt: _InFormat,
-                     exact_pts: _ExactPoints) -> list[tuple[Any, ...]]:
-    """One row per (coordinate, step): D_F against g and its three parts.
+                     exact_pts: _ExactPoints) -> tuple[list[tuple[Any, ...]], np.ndarray]:
+    """One row per (coordinate, step): D_F against g and its three parts, and per row the
+    digits its truncation error is known to (see :func:`_verify`).
 
-    truncation = D_exact - g, step = D_real - D_exact and rounding = D_F - D_real,
-    each exact in ``ctx.mp`` and rounded once to float64.
+    truncation = D_exact - g, step = D_real - D_exact and rounding = D_F - D_real are balls
+    (Arb, 32 bits above the reference's precision), each midpoint rounded once to float64.
+    ``ref_tol`` bounds every exact part's error: the largest radius of the four balls where
+    every ball encloses its value (``proven``); elsewhere, the resolution the working precision
+    is assumed to give, ``2**(16 - prec)`` relative to the sums' terms.
     """
-    mp, ref = ctx.mp, ctx.ref
-    weights = [mp.mpf(c.numerator) / c.denominator for c in scheme.weights]
-    abs_w = sum(abs(w) for w in weights)
-    resolution = mp.ldexp(1, 16 - ctx.prec)  # relative accuracy assumed of exact J; checked
-    j_exact = ctx.exact_value()
-    derivs = dict(zip(ref.coords.tolist(), range(ref.coords.size), strict=True))
+    nums = [int(n) for n in scheme.numerators]
+    resolution = arb(2) ** (16 - ctx.prec)  # a ball: in float64 it would underflow
+    abs_nums = sum(abs(n) for n in nums)
+    j_abs = abs(arb_from_mpf(ctx.ref.value))
+    derivs = dict(zip(ctx.ref.coords.tolist(), range(ctx.ref.coords.size), strict=True))
     dorder = scheme.truncation_derivative
+    d_all = ctx.ref.derivatives.get(dorder)
 
-    def exact_quotient(values: np.ndarray, h: Any) -> Any:
+    def quotient(values: np.ndarray, den_h: Any) -> Any:
         if scheme.complex_step:
-            return values[0] / h
-        return mp.fsum(w * v for w, v in zip(weights, values, strict=True)) / h
+            return values[0] / den_h
+        acc = nums[0] * values[0]
+        for n, v in zip(nums[1:], values[1:], strict=True):
+            acc = acc + n * v
+        return acc / den_h
 
-    def magnitude(a: int, b: int, hf: float) -> Any:
-        """sum_j |c_j J_j|, which the exact sums resolve to ``resolution``: about abs_w |J(theta)|,
-        but the stencil's values can far exceed J(theta) for steps above 1."""
-        centre = abs_w * abs(j_exact)
-        if hf <= 1 or scheme.complex_step:
-            return centre
-        return max([centre] + [mp.fsum(abs(w * v) for w, v in zip(weights, vs, strict=True))
-                               for vs in (exact_pts.nominal[a, b], exact_pts.realised[a, b])])
+    def floor(a: int, b: int, hf: float, den_h: Any, g: Any) -> Any:
+        """The assumed resolution: of sum_j |n_j J_j| / (den h), about sum |n_j| |J(theta)| /
+        (den h), but the stencil's values can far exceed J(theta) for steps above 1."""
+        size = abs_nums * j_abs
+        if hf > 1 and not scheme.complex_step:
+            for vs in (exact_pts.nominal[a, b], exact_pts.realised[a, b]):
+                size = size.union(sum((abs(n * v) for n, v in zip(nums, vs, strict=True)), arb(0)))
+        return resolution * (size.upper() / den_h + abs(g))
 
-    rows = []
-    for a, i in enumerate(run.coords):
-        g = mp.make_mpf(fmts.exact_mpf(ref.grad[i])._mpf_)
-        d_k = ref.derivatives[dorder][derivs[int(i)]] if dorder in ref.derivatives else None
-        for b, hf in enumerate(run.steps.tolist()):
-            h = mp.make_mpf(mpmath.mpf(hf)._mpf_)
-            d_exact = exact_quotient(exact_pts.nominal[a, b], h)
-            d_real = exact_quotient(exact_pts.realised[a, b], h)
-            d_f = mp.make_mpf(fmts.exact_mpf(in_fmt.quotient[a, b])._mpf_)
-            rows.append((
-                int(i), hf, float(ctx.theta[i]), float(g), float(d_f),
-                float(d_f - g), float(d_exact - g), float(d_real - d_exact), float(d_f - d_real),
-                _model_trunc(scheme, hf, None if d_k is None else float(d_k)),
-                model_round(scheme, hf, ctx.sigma, ctx.fmt.u, float(g)),
-                _flags(in_fmt, exact_pts, a, b, d_f),
-                float(resolution * (magnitude(a, b, hf) / h + abs(g))),
-            ))
-    return rows
+    def known_digits(trunc: Any, res: Any) -> float:
+        """Digits of the truncation error its ball proves: 17 when as tight as the assumed
+        resolution (or not finite: flagged), else those its radius leaves."""
+        if not trunc.is_finite() or trunc.rad() <= res:
+            return 17.0
+        mid = abs(trunc.mid())
+        return 0.0 if mid == 0 else float((mid / trunc.rad()).log() / arb(10).log())
+
+    rows: list[tuple[Any, ...]] = []
+    digits = np.empty(run.coords.size * run.steps.size)
+    with working_precision(ctx.prec + 32):
+        for a, i in enumerate(run.coords):
+            g, g_proven = ctx.grad_ball(int(i))
+            gf = float(g)
+            d_k = None if d_all is None else float(d_all[derivs[int(i)]])
+            for b, hf in enumerate(run.steps.tolist()):
+                den_h = arb(hf) * (1 if scheme.complex_step else scheme.denominator)  # exact
+                d_exact = quotient(exact_pts.nominal[a, b], den_h)
+                d_real = quotient(exact_pts.realised[a, b], den_h)
+                d_f = arb_from_mpf(in_fmt.quotient[a, b])
+                total, trunc, step, rnd = d_f - g, d_exact - g, d_real - d_exact, d_f - d_real
+                proven = g_proven and bool(exact_pts.proven[a, b])
+                res = floor(a, b, hf, den_h, g)
+                radii = [_upper(p) for p in (total, trunc, step, rnd) if p.is_finite()]
+                bound = max(radii, default=0.0)
+                digits[len(rows)] = known_digits(trunc, res)
+                rows.append((
+                    int(i), hf, float(ctx.theta[i]), gf, float(d_f),
+                    float(total), float(trunc), float(step), float(rnd),
+                    _model_trunc(scheme, hf, d_k),
+                    model_round(scheme, hf, ctx.sigma, ctx.fmt.u, gf),
+                    _flags(in_fmt, exact_pts, a, b, float(d_f),
+                           d_exact.is_finite() and d_real.is_finite()),
+                    bound if proven else max(bound, arb_upper(res)),
+                    proven,
+                ))
+    return rows, digits
 
 
 def _scheme_table(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, events: Counter[str]
-                  ) -> pd.DataFrame:
-    """The per-coordinate table of one format and scheme (fd_errors' rows, unverified)."""
+                  ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The per-coordinate table of one format and scheme (fd_errors' rows, unverified), and
+    the digits each row's truncation error is known to."""
     in_fmt = _in_format(ctx, scheme, run, events)
     exact_pts = _exact_points(ctx, scheme, run, in_fmt)
-    df = pd.DataFrame(_decomposed_rows(ctx, scheme, run, in_fmt, exact_pts), columns=_ROW_COLUMNS)
+    rows, digits = _decomposed_rows(ctx, scheme, run, in_fmt, exact_pts)
+    df = pd.DataFrame(rows, columns=_ROW_COLUMNS)
     df.insert(0, "scheme", scheme.name)
     df.insert(0, "format", ctx.fmt.name)
     df.insert(0, "n_params", ctx.obj.n_params)
     df.insert(0, "objective", ctx.obj.name)
     df["ref_prec"] = ctx.prec
-    return df
+    return df, digits
 
 
-def _verify(ctx: _FormatContext, scheme: schs.Scheme, df: pd.DataFrame) -> float:
-    """Digits on which err_trunc at the smallest step, and at the largest if it exceeds 1,
-    survives 64 more bits of precision."""
+def _verify(ctx: _FormatContext, scheme: schs.Scheme, df: pd.DataFrame, digits: np.ndarray) -> float:
+    """Digits err_trunc is known to at the smallest step, and at the largest if it exceeds 1
+    (where the sums cancel most): proven by the balls' radii (``digits``, per row) or, where
+    some row there is not proven, by surviving 64 more bits of precision in mpmath."""
     if scheme.complex_step:
         return 17.0  # no cancellation: nothing to verify beyond the exact gradient
     steps = {float(df["h"].min())}
     if float(df["h"].max()) > 1:  # steps above 1 cancel too, as J grows along the stencil
         steps.add(float(df["h"].max()))
-    return min(_verify_step(ctx, scheme, df, h) for h in steps)
+    worst = 17.0
+    for h in steps:
+        at = (df["h"] == h).to_numpy()
+        worst = min(worst, float(digits[at].min()))
+        if not df["proven"].to_numpy()[at].all():
+            worst = min(worst, _verify_step(ctx, scheme, df, h))
+    return worst
 
 
 def _verify_step(ctx: _FormatContext, scheme: schs.Scheme, df: pd.DataFrame, h: float) -> float:
@@ -690,9 +805,7 @@ def _format_context(obj: Objective, fmt: fmts.Format, v: _Validated, events: Cou
     with fp_events() as ev:
         j_center = Evaluator(obj, fmt)(theta_f[None, :])[0][0]
     events.update(ev)
-    mp = mpmath.MPContext()
-    mp.prec = prec + 32
-    return _FormatContext(obj, fmt, theta_mp, theta_f, ref, j_center, sig_c, sigma, prec, mp)
+    return _FormatContext(obj, fmt, theta_mp, theta_f, ref, j_center, sig_c, sigma, prec)
 
 
 def fd_errors(
@@ -780,8 +893,8 @@ def fd_errors(
         attrs["noise"][fmt.name] = ctx.sigma
         attrs["grad_digits"][fmt.name] = ctx.ref.digits_verified
         for scheme in v.schemes:
-            df = _scheme_table(ctx, scheme, run, events)
-            digits = _verify(ctx, scheme, df)
+            df, row_digits = _scheme_table(ctx, scheme, run, events)
+            digits = _verify(ctx, scheme, df, row_digits)
             if digits < 6:
                 raise VerificationError(
                     f"{fmt.name}/{scheme.name}: the truncation error at the smallest step (or "

@@ -27,7 +27,7 @@ from typing import Any
 
 import mpmath
 import numpy as np
-from flint import acb, arb, arb_series, ctx, fmpz
+from flint import acb, arb, arb_series, arf, ctx
 
 from gradlab.arithmetic.formats import Format, exact_mpf, get
 from gradlab.arithmetic.namespaces import (
@@ -40,9 +40,19 @@ from gradlab.arithmetic.namespaces import (
     refuse_widening,
 )
 
-__all__ = ["BallNamespace", "BranchUndecided", "SeriesNamespace", "acb_from_mpc", "arb_from_mpf", "arb_upper",
-           "mpf_mid",
-           "working_precision"]
+__all__ = [
+    "BallNamespace",
+    "BranchUndecided",
+    "SeriesNamespace",
+    "acb_from_mpc",
+    "arb_ball",
+    "arb_from_mpf",
+    "arb_upper",
+    "ball_from_raw",
+    "ball_raw",
+    "mpf_mid",
+    "working_precision",
+]
 
 _FUNCS = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sqrt")
 
@@ -79,10 +89,37 @@ def arb_from_mpf(x: Any) -> arb:
     v = exact_mpf(x)
     if not mpmath.isfinite(v):
         return arb("nan") if mpmath.isnan(v) else (arb.pos_inf() if v > 0 else arb.neg_inf())
-    sign, man, exp, bc = v._mpf_
-    with working_precision(max(ctx.prec, int(bc) + 8)):
-        b = arb(fmpz(-int(man) if sign else int(man)))
-        return b * arb(2) ** int(exp) if exp else b
+    sign, man, exp, _ = v._mpf_
+    return arb(arf((-int(man) if sign else int(man), int(exp))))  # an arf is exact at any size
+
+
+def arb_ball(mid: Any, radius: float) -> arb:
+    """The ball of an exact midpoint (mpf, float, ...) and a radius, neither rounded (the
+    radius may be rounded up to Arb's radius type)."""
+    b = arb_from_mpf(mid)
+    return arb(b.mid(), radius) if b.is_finite() else b
+
+
+def ball_raw(b: arb | acb) -> tuple[Any, ...]:
+    """A ball as plain integers, exactly (balls do not pickle): see :func:`ball_from_raw`."""
+    if isinstance(b, acb):
+        return ("c", ball_raw(b.real), ball_raw(b.imag))
+    mid = b.mid()
+    if not mid.is_finite():
+        return ("f", float(mid))
+    (m, e), (rm, re) = mid.man_exp(), b.rad().man_exp()
+    return ("r", int(m), int(e), int(rm), int(re))
+
+
+def ball_from_raw(t: tuple[Any, ...]) -> arb | acb:
+    """The ball of :func:`ball_raw`: the same midpoint, its radius rounded up at most."""
+    if t[0] == "c":
+        re, im = ball_from_raw(t[1]), ball_from_raw(t[2])
+        assert isinstance(re, arb) and isinstance(im, arb)
+        return acb(re, im)
+    if t[0] == "f":
+        return arb(t[1])
+    return arb(arf((t[1], t[2])), arf((t[3], t[4])))
 
 
 def acb_from_mpc(z: Any) -> acb:
@@ -116,29 +153,36 @@ def _ball(v: Any) -> arb:
     return v if isinstance(v, arb) else arb_from_mpf(v)
 
 
-def _compare(x: arb, y: arb, strict: bool) -> bool:
-    """``x > y`` (``x >= y`` if not strict) for balls, raising where they decide nothing."""
-    yes, no = (x > y, x <= y) if strict else (x >= y, x < y)
-    if yes and not (x.is_exact() and y.is_exact() and x == y):
-        return True
-    if no and not (x.is_exact() and y.is_exact() and x == y):
-        return False
-    if x.is_exact() and y.is_exact() and x == y:
-        raise BranchUndecided("a comparison's two sides are exactly equal: the point sits "
-                              "on the branch (a kink)", on_branch=True)
-    raise BranchUndecided(f"a comparison's balls overlap ({x} against {y})", on_branch=False)
+_GT = np.frompyfunc(lambda x, y: x > y, 2, 1)  # True only where every point of x is above y
+_LT = np.frompyfunc(lambda x, y: x < y, 2, 1)
+_EQ = np.frompyfunc(lambda x, y: x == y, 2, 1)  # True only for two exact, equal balls
 
 
-def _decided(a: Any, b: Any, strict: bool) -> np.ndarray:
-    """Elementwise ``a > b`` (``a >= b`` if not strict), raising where the balls decide nothing."""
-    a_arr, b_arr = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
-    if b_arr.ndim == 0:  # a threshold (relu's 0): converted once
-        y = _ball(b_arr[()])
-        flat = [_compare(_ball(x), y, strict) for x in a_arr.flat]
-        return np.asarray(flat, dtype=bool).reshape(a_arr.shape)
-    a_arr, b_arr = np.broadcast_arrays(a_arr, b_arr)
-    flat = [_compare(_ball(x), _ball(y), strict) for x, y in zip(a_arr.flat, b_arr.flat, strict=True)]
-    return np.asarray(flat, dtype=bool).reshape(a_arr.shape)
+def _decided(a: Any, b: Any) -> np.ndarray:
+    """Elementwise ``a > b`` for balls, raising where the balls decide nothing.
+
+    A ball comparison holds only when it holds for every pair of points, so ``a > b`` and
+    ``a < b`` are both False exactly where the balls overlap or are the same exact number:
+    the point on the branch, refused for ``>`` and ``>=`` alike (the function has a kink
+    there, whichever side the code picks).
+    """
+    a_arr = np.asarray(a, dtype=object)
+    b_arr = np.asarray(b, dtype=object)
+    if not isinstance(b_arr.flat[0] if b_arr.size else None, arb):
+        b_arr = np.asarray(np.frompyfunc(_ball, 1, 1)(b_arr), dtype=object)
+    if a_arr.size and not isinstance(a_arr.flat[0], arb):
+        a_arr = np.asarray(np.frompyfunc(_ball, 1, 1)(a_arr), dtype=object)
+    above = np.asarray(_GT(a_arr, b_arr), dtype=bool)
+    undecided = ~(above | np.asarray(_LT(a_arr, b_arr), dtype=bool))
+    if undecided.any():
+        x, y = np.broadcast_arrays(a_arr, b_arr)
+        if np.asarray(_EQ(x[undecided], y[undecided]), dtype=bool).any():
+            raise BranchUndecided("a comparison's two sides are exactly equal: the point sits "
+                                  "on the branch (a kink)", on_branch=True)
+        k = int(np.flatnonzero(undecided)[0])
+        raise BranchUndecided(f"a comparison's balls overlap ({x.flat[k]} against {y.flat[k]})",
+                              on_branch=False)
+    return above
 
 
 class BallNamespace(ObjectArithmetic):
@@ -163,8 +207,9 @@ class BallNamespace(ObjectArithmetic):
         self.prec = prec
         self.data_format = None if data_format is None else get(data_format)
         self.name = f"arb[{prec} bits]"
+        kind = acb if is_complex else arb  # its unbound methods: no attribute lookup per element
         self._funcs: dict[str, Callable[[Any], Any]] = {
-            f: np.frompyfunc(lambda x, f=f: getattr(x, f)(), 1, 1) for f in _FUNCS}
+            f: np.frompyfunc(getattr(kind, f), 1, 1) for f in _FUNCS}
         self._type = acb if is_complex else arb
         self._to_arb = np.frompyfunc(acb_from_mpc if is_complex else arb_from_mpf, 1, 1)
         self._real_of = np.frompyfunc(lambda z: z.real, 1, 1)
@@ -233,10 +278,10 @@ class BallNamespace(ObjectArithmetic):
         return np.asarray(np.where(c, a, b), dtype=object)
 
     def _gt(self, a: Any, b: Any) -> np.ndarray:
-        return _decided(a, b, strict=True)
+        return _decided(a, b)
 
     def _ge(self, a: Any, b: Any) -> np.ndarray:
-        return _decided(a, b, strict=False)
+        return _decided(a, b)  # a tie is refused (see _decided)
 
     def _zero_like(self, x: np.ndarray) -> Any:
         return acb(0) if self.is_complex else arb(0)
@@ -331,10 +376,10 @@ class SeriesNamespace(BallNamespace):
         return x.coeffs()[0] if isinstance(x, arb_series) else x
 
     def _gt(self, a: Any, b: Any) -> np.ndarray:
-        return _decided(self._constant_terms(a), self._constant_terms(b), strict=True)
+        return _decided(self._constant_terms(a), self._constant_terms(b))
 
     def _ge(self, a: Any, b: Any) -> np.ndarray:
-        return _decided(self._constant_terms(a), self._constant_terms(b), strict=False)
+        return _decided(self._constant_terms(a), self._constant_terms(b))
 
     def _zero_like(self, x: np.ndarray) -> Any:
         zero = np.empty((), dtype=object)  # a bare series would be read as its coefficients

@@ -53,10 +53,11 @@ class Evaluator:
         Record the branch signature of every point (kink detection).
     backend : {"mpmath", "arb"}
         The exact reference's arithmetic: mpmath (each real matrix product summed exactly),
-        or python-flint's Arb balls, several times faster; its values are the balls'
-        midpoints, as mpf of the reference's precision. A batch where a branch's ball
-        comparison stays undecided (a point within the balls' radius of a kink) is evaluated
-        in mpmath instead. The complex step always runs in mpmath.
+        or python-flint's Arb balls, several times faster: its values are balls (``arb``,
+        ``acb`` for the complex step) that provably contain the exact J. A batch where a
+        branch's ball comparison stays undecided (a point within the balls' radius of a kink)
+        is evaluated in mpmath instead, and its values are mpf (or mpc): exact to the
+        working precision, but not proven.
 
     Examples
     --------
@@ -156,22 +157,21 @@ class Evaluator:
         return self._evaluate(points)
 
     def _in_balls(self, points: np.ndarray) -> tuple[np.ndarray, list[bytes] | None]:
-        """J in Arb balls, as the midpoints (mpf at ``prec``); mpmath where a branch is undecided."""
+        """J in Arb balls; mpmath numbers (mpf at ``prec``) at the points where a branch is
+        undecided (a batch that fails is split in halves, down to those points)."""
         assert self.prec is not None
-        ball = Evaluator(self.obj, self.fmt, self.prec, self.is_complex, self.record_branches, "arb")
         try:
-            values, sigs = ball._evaluate(points)
+            return self._evaluate(points)
         except BranchUndecided:
-            mp = Evaluator(self.obj, self.fmt, self.prec, self.is_complex, self.record_branches)
-            return mp._evaluate(mp.convert(np.asarray([[_exact(v) for v in row] for row in points],
-                                                      dtype=object)))
-        ctx = _context(self.prec)
-        mids = np.empty(values.shape, dtype=object)
-        if self.is_complex:
-            mids[:] = [ctx.make_mpc((mpf_mid(v.real)._mpf_, mpf_mid(v.imag)._mpf_)) for v in values]
-        else:
-            mids[:] = [ctx.make_mpf(mpf_mid(v)._mpf_) for v in values]
-        return mids, sigs
+            if len(points) == 1:
+                mp = Evaluator(self.obj, self.fmt, self.prec, self.is_complex, self.record_branches)
+                return mp._evaluate(mp.convert(np.asarray([[_exact(v) for v in row] for row in points],
+                                                          dtype=object)))
+        half = len(points) // 2
+        (a, sa), (b, sb) = self._in_balls(points[:half]), self._in_balls(points[half:])
+        values = np.empty(len(points), dtype=object)
+        values[:half], values[half:] = a, b
+        return values, (None if sa is None or sb is None else sa + sb)
 
     def _evaluate(self, points: np.ndarray) -> tuple[np.ndarray, list[bytes] | None]:
         obj = self.obj
