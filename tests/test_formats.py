@@ -100,3 +100,16 @@ def test_binary11_emulation_matches_float16(op: str) -> None:
 def test_unknown_format_names_the_parameter(bad: str) -> None:
     with pytest.raises(ValueError, match="format"):
         formats.get(bad)
+
+
+@pytest.mark.parametrize("fmt", ["float8_e4m3fn", "float8_e5m2", "bfloat16", "float16", "float32",
+                                 "float64", "longdouble", "binary11", "bf16-mixed"])
+def test_round_to_mpf_is_round_exact_elementwise(fmt: str) -> None:
+    rng = np.random.default_rng(3)
+    vals = np.concatenate([rng.standard_normal(50) * 10.0 ** rng.integers(-45, 40, 50),
+                           [0.0, -0.0, 1e-310, 5e-324, 1e300, -1e300, 65504.0, 65520.0, 448.0, 464.0]])
+    f = formats.get(fmt)
+    got = formats.round_to_mpf(vals, f)
+    want = [f.round(v) for v in vals]
+    for g, w, v in zip(got, want, vals, strict=True):
+        assert (mpmath.isnan(g) and mpmath.isnan(w)) or g == w, (v, g, w)

@@ -247,7 +247,7 @@ def attribute_noise(
     fmt = validation.one_format("format", format)
     n_lines, nf = validation.integer("n_lines", n_lines, 1), validation.integer("nf", nf, 7)
     rng = np.random.default_rng(validation.integer("seed", seed, 0))
-    theta = [fmt.round(t) for t in obj.theta0]
+    theta = fmts.round_to_mpf(obj.theta0, fmt)
     exact_at_theta(obj, fmt, 2 * fmt.p + 64, theta)  # refuses a J not finite at theta, before the work
     rel = float(np.sqrt(fmt.u))
     blocks = [line_points(theta, fmt, nf, rel, rng.choice([-1, 1], size=obj.n_params))[0]

@@ -30,7 +30,10 @@ from gradlab.arithmetic.balls import (
     SeriesNamespace,
     arb_from_mpf,
     arb_upper,
+    finite,
+    midpoints,
     mpf_mid,
+    radii,
     working_precision,
 )
 from gradlab.arithmetic.objective import Objective, call_grad
@@ -83,18 +86,27 @@ class Enclosure:
         return float(mpf_mid(self.value))
 
 
-def _digits_short(b: Any, digits: int) -> str:
-    """Why ball ``b`` does not prove ``digits`` relative digits, or "" when it does."""
-    if not b.is_finite():
-        return "not finite"
-    mid = abs(float(mpf_mid(b)))
-    rad = arb_upper(b.rad())
-    if rad == 0:
-        return ""
-    if mid == 0 or rad >= mid:
-        return f"its ball contains 0 (radius {rad:.3g}): no relative digit can be proven"
-    have = math.floor(-math.log10(rad / mid))
-    return "" if have >= digits else f"{have} digits proven"
+def _shortfalls(balls: Any, digits: int) -> list[str]:
+    """Per ball, why it does not prove ``digits`` relative digits, or "" when it does: a
+    ball of midpoint m and radius r proves them when ``r <= 10**-digits |m|``."""
+    b = np.atleast_1d(np.asarray(balls, dtype=object))
+    ok = finite(b)
+    rad = radii(b)
+    # |m| rounded down, so that rounding to float64 never proves a digit too many
+    mid = np.abs(midpoints(b)) * (1 - 2.0**-52)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        have = np.floor(-np.log10(rad / mid))
+    out = []
+    for i in range(b.size):
+        if not ok[i]:
+            out.append("not finite")
+        elif rad[i] == 0 or (mid[i] > rad[i] and have[i] >= digits):
+            out.append("")
+        elif mid[i] == 0 or rad[i] >= mid[i]:
+            out.append(f"its ball contains 0 (radius {rad[i]:.3g}): no relative digit can be proven")
+        else:
+            out.append(f"{int(have[i])} digits proven")
+    return out
 
 
 def _evaluate(obj: Objective, fmt: formats.Format, theta: np.ndarray, prec: int) -> tuple[Any, Any]:
@@ -109,7 +121,7 @@ def enclose_value(obj: Objective, format: formats.Format | str, prec: int) -> An
     """The ball of J at the format's theta and data, evaluated at ``prec`` bits (no retry)."""
     fmt = validation.one_format("format", format)
     ns = BallNamespace(prec, data_format=fmt)
-    point = ns.from_values(np.asarray([fmt.round(t) for t in obj.theta0], dtype=object))
+    point = ns.from_values(np.asarray(formats.round_to_mpf(obj.theta0, fmt), dtype=object))
     return ns.call(obj.fn, point, f"fn of objective {obj.name!r}")[()]
 
 
@@ -149,7 +161,7 @@ def enclose(obj: Objective, format: formats.Format | str = "float64", digits: in
     digits = validation.integer("digits", digits, 1)
     if digits > 4000:
         raise ValueError(f"digits must be at most 4000, got {digits}")
-    theta = np.asarray([fmt.round(t) for t in obj.theta0], dtype=object)
+    theta = np.asarray(formats.round_to_mpf(obj.theta0, fmt), dtype=object)
     if not all(np.isfinite(float(t)) for t in theta):
         raise ValueError(f"theta0 overflows format {fmt.name}")
     prec = digits_to_bits(digits) + 32
@@ -165,9 +177,9 @@ def enclose(obj: Objective, format: formats.Format | str = "float64", digits: in
                                 f"precision cap of {max_prec} bits ({e})") from None
             prec = min(2 * prec, max_prec)
             continue
-        short = {"value": _digits_short(value, digits)}
+        short = {"value": _shortfalls(value, digits)[0]}
         if grad is not None:
-            short.update({f"grad[{i}]": _digits_short(g, digits) for i, g in enumerate(grad)})
+            short.update({f"grad[{i}]": why for i, why in enumerate(_shortfalls(grad, digits))})
         unproven = {k: v for k, v in short.items() if v}
         # a ball around 0 may hold a small value that more bits separate from 0
         retry = any("not finite" not in v for v in unproven.values())
@@ -180,7 +192,7 @@ def enclose(obj: Objective, format: formats.Format | str = "float64", digits: in
     return Enclosure(
         objective=obj.name, format=fmt.name, value=value, grad=grad,
         value_radius=arb_upper(value.rad()),
-        grad_radius=None if grad is None else np.array([arb_upper(g.rad()) for g in grad]),
+        grad_radius=None if grad is None else radii(grad),
         digits=digits, proven=not unproven, unproven=unproven, prec=prec,
     )
 
@@ -245,7 +257,7 @@ def enclose_derivatives(obj: Objective, format: formats.Format | str = "float64"
     orders = tuple(sorted({validation.integer("orders", k, 1) for k in orders}))
     idx = (np.arange(obj.n_params) if coords is None
            else validation.indices("coords", coords, obj.n_params))
-    theta = np.asarray([fmt.round(t) for t in obj.theta0], dtype=object)
+    theta = np.asarray(formats.round_to_mpf(obj.theta0, fmt), dtype=object)
     prec = digits_to_bits(digits) + 32
     while True:
         try:
@@ -264,14 +276,13 @@ def enclose_derivatives(obj: Objective, format: formats.Format | str = "float64"
             derivs[k] = np.empty(len(balls), dtype=object)
             derivs[k][:] = balls
         unproven = {f"d{k}[{int(i)}]": why for k in orders
-                    for i, b in zip(idx, derivs[k], strict=True)
-                    if (why := _digits_short(b, digits))}
+                    for i, why in zip(idx, _shortfalls(derivs[k], digits), strict=True) if why}
         if not any("not finite" not in v for v in unproven.values()) or prec >= max_prec:
             break
         prec = min(2 * prec, max_prec)
     return DerivativeEnclosure(
         coords=idx, derivatives=derivs,
-        radius={k: np.array([arb_upper(b.rad()) for b in v]) for k, v in derivs.items()},
+        radius={k: radii(v) for k, v in derivs.items()},
         proven=not unproven, unproven=unproven, prec=prec)
 
 
@@ -289,13 +300,13 @@ def enclose_directional(obj: Objective, format: formats.Format | str, directions
         If theta sits on a branch, or a branch stays undecided at ``prec`` bits.
     """
     fmt = validation.one_format("format", format)
-    theta = [arb_from_mpf(fmt.round(t)) for t in obj.theta0]
+    theta = [arb_from_mpf(t) for t in formats.round_to_mpf(obj.theta0, fmt)]
     dirs = np.asarray(directions, dtype=np.float64)
     ns = SeriesNamespace(prec, 1, data_format=fmt, batch_ndim=1 if obj.batch_safe else 0)
     rows = np.empty(dirs.shape, dtype=object)
     with working_precision(prec):
         for r, v in enumerate(dirs):
-            rows[r, :] = [arb_series([t, arb_from_mpf(float(x))]) for t, x in zip(theta, v, strict=True)]
+            rows[r, :] = [arb_series([t, arb(x)]) for t, x in zip(theta, v.tolist(), strict=True)]
     try:
         label = f"fn of objective {obj.name!r}"
         series: Any = (ns.call(obj.fn, rows, label) if obj.batch_safe

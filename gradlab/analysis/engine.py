@@ -791,7 +791,7 @@ def _format_context(obj: Objective, fmt: fmts.Format, v: _Validated, events: Cou
     # (q + 2) log2(1 / h_min) for steps below 1
     prec = (reference_bits(fmt, float(v.steps.min()), order)
             + (order + 2) * max(0, math.ceil(math.log2(float(v.steps.max())))))
-    theta_mp = [fmt.round(t) for t in obj.theta0]
+    theta_mp = fmts.round_to_mpf(obj.theta0, fmt)
     j_theta, sig_c = exact_at_theta(obj, fmt, prec, theta_mp, record_branches=True)
     orders = sorted({s.truncation_derivative for s in v.schemes})
     given = v.references.get(fmt.name)

@@ -21,7 +21,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import pandas as pd
-from flint import arb
+from flint import arb, arb_mat
 
 from gradlab.analysis.bits import MAX_PREC, bits_to_digits, digits_to_bits
 from gradlab.analysis.enclosure import (
@@ -33,7 +33,7 @@ from gradlab.analysis.enclosure import (
     enclose_value,
 )
 from gradlab.arithmetic import formats
-from gradlab.arithmetic.balls import BranchUndecided, arb_from_mpf, mpf_mid, working_precision
+from gradlab.arithmetic.balls import BranchUndecided, mpf_mid, working_precision
 from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.objective import Objective, call_grad, evaluate_one
 
@@ -462,7 +462,7 @@ def exact(
     coords_a = np.arange(n) if coords is None else np.asarray(coords, dtype=int)
     if coords_a.size and (coords_a.min() < 0 or coords_a.max() >= n):
         raise ValueError(f"coords must lie in [0, {n}), got {coords_a.min()}..{coords_a.max()}")
-    theta = [formats.round_exact(t, fmt) for t in obj.theta0]
+    theta = formats.round_to_mpf(obj.theta0, fmt)
     if not all(mpmath.isfinite(t) for t in theta):
         raise ValueError(f"theta0 overflows format {fmt.name}")
 
@@ -603,11 +603,12 @@ def _cross_check_balls(obj: Objective, fmt: formats.Format, grad: np.ndarray, pr
         slopes = enclose_directional(obj, fmt, dirs, prec)
     except KinkError as e:
         return f"the cross-check of grad could not be enclosed: {e}"
-    with working_precision(prec):
-        for d, (v, slope) in enumerate(zip(dirs, slopes, strict=True)):
-            terms = [g * arb_from_mpf(float(x)) for g, x in zip(grad, v, strict=True)]
-            dot = sum(terms, arb(0))
-            size = sum((abs(t) for t in terms), arb(0))
+    with working_precision(prec):  # grad . v and sum |g_i v_i| for every v, in Arb's C
+        v_mat = arb_mat([[arb(x) for x in row] for row in dirs.T.tolist()])
+        dots = (arb_mat([list(grad)]) * v_mat).entries()
+        sizes = (arb_mat([[abs(g) for g in grad]])
+                 * arb_mat([[arb(abs(x)) for x in row] for row in dirs.T.tolist()])).entries()
+        for d, (dot, size, slope) in enumerate(zip(dots, sizes, slopes, strict=True)):
             if not dot.overlaps(slope):
                 raise ValueError(
                     f"grad of objective {obj.name!r} disagrees with the derivative of its J in "

@@ -435,7 +435,7 @@ def noise_level(
     rel0 = math.sqrt(fmt.u) if rel_spacing is None else validation.positive("rel_spacing", rel_spacing)
     n = obj.n_params
     rng = np.random.default_rng(seed)
-    theta = [formats.round_exact(t, fmt) for t in obj.theta0]
+    theta = formats.round_to_mpf(obj.theta0, fmt)
     prec = 2 * fmt.p + 64
     ref = _reference_evaluator(obj, fmt, reference, prec)
     j0, _ = exact_at_theta(obj, fmt, prec, theta) if ref.exact else mp_values(

@@ -27,7 +27,7 @@ from typing import Any
 
 import mpmath
 import numpy as np
-from flint import acb, arb, arb_series, arf, ctx
+from flint import acb, acb_mat, arb, arb_mat, arb_series, arf, ctx
 
 from gradlab.arithmetic.formats import Format, exact_mpf, get
 from gradlab.arithmetic.namespaces import (
@@ -50,10 +50,14 @@ __all__ = [
     "arb_upper",
     "ball_from_raw",
     "ball_raw",
+    "finite",
+    "midpoints",
     "mpf_mid",
+    "radii",
     "working_precision",
 ]
 
+_MAT_MIN_INNER = 16  # inner dimension from which arb_mat beats an object matmul (measured)
 _FUNCS = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sqrt")
 
 
@@ -147,6 +151,28 @@ def arb_upper(b: arb) -> float:
         return 0.0
     f = float(mpf_mid(v))  # nearest: one step up bounds it
     return float(np.nextafter(f, np.inf))
+
+
+_RAD = np.frompyfunc(lambda b: float(b.rad()), 1, 1)
+_MID = np.frompyfunc(float, 1, 1)
+_FINITE = np.frompyfunc(lambda b: b.is_finite(), 1, 1)
+
+
+def radii(balls: Any) -> np.ndarray:
+    """Float64 upper bounds of the balls' radii, elementwise (vectorised :func:`arb_upper` of
+    ``b.rad()``)."""
+    r = np.asarray(_RAD(np.asarray(balls, dtype=object)), dtype=np.float64)
+    return np.where(r > 0, np.nextafter(r, np.inf), r)
+
+
+def midpoints(balls: Any) -> np.ndarray:
+    """The balls' midpoints rounded to the nearest float64, elementwise."""
+    return np.asarray(_MID(np.asarray(balls, dtype=object)), dtype=np.float64)
+
+
+def finite(balls: Any) -> np.ndarray:
+    """Whether each ball is finite."""
+    return np.asarray(_FINITE(np.asarray(balls, dtype=object)), dtype=bool)
 
 
 def _ball(v: Any) -> arb:
@@ -272,7 +298,26 @@ class BallNamespace(ObjectArithmetic):
         return np.asarray(self._to_arb(v), dtype=object)
 
     def _matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.asarray(np.matmul(a, b), dtype=object)
+        """Products of long dot products in Arb's ``arb_mat`` (C, and tighter balls than a
+        sum of products); short ones, where converting costs more, as object arrays."""
+        balls = a.size and b.size and isinstance(a.flat[0], self._type) and isinstance(
+            b.flat[0], self._type)
+        if a.shape[-1] < _MAT_MIN_INNER or not balls:
+            return np.asarray(np.matmul(a, b), dtype=object)
+        mat = acb_mat if self.is_complex else arb_mat
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        a_b = np.broadcast_to(a, batch + a.shape[-2:])
+        b_b = np.broadcast_to(b, batch + b.shape[-2:])
+        out = np.empty((*batch, a.shape[-2], b.shape[-1]), dtype=object)
+        shared = b.shape[:-2] == (1,) * len(batch) or not b.shape[:-2]
+        b_mat = mat(b_b[(0,) * len(batch)].tolist()) if shared else None
+        for idx in np.ndindex(*batch):
+            right = b_mat if b_mat is not None else mat(b_b[idx].tolist())
+            product = (mat(a_b[idx].tolist()) * right).entries()
+            flat = np.empty(len(product), dtype=object)
+            flat[:] = product
+            out[idx] = flat.reshape(out.shape[-2:])
+        return out
 
     def _where(self, c: np.ndarray, a: Any, b: Any) -> np.ndarray:
         return np.asarray(np.where(c, a, b), dtype=object)
@@ -358,8 +403,9 @@ class SeriesNamespace(BallNamespace):
         rows = np.empty((len(coords), len(theta)), dtype=object)
         base = [arb_from_mpf(v) for v in theta]
         with working_precision(max(ctx.prec, self.prec)):
+            constants = [self._constant(b) for b in base]  # shared by the rows: series are values
             for r, i in enumerate(coords):
-                rows[r, :] = [self._constant(b) for b in base]
+                rows[r, :] = constants
                 rows[r, i] = arb_series([base[i], arb(1)])
         return rows
 

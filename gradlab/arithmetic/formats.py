@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -47,6 +48,7 @@ __all__ = [
     "presets",
     "round_array",
     "round_exact",
+    "round_to_mpf",
 ]
 
 _BINARY_RE = re.compile(r"^binary(\d+)$")
@@ -316,6 +318,35 @@ def round_array(values: Any, fmt: Format | str) -> np.ndarray:
         big = np.abs(r) > float(fmt.max_exact)
         r = np.where(big, np.copysign(np.inf, x), r)
     return r.astype(fmt.dtype)  # exact: r is already a value of the format
+
+
+def round_to_mpf(values: Any, fmt: Format | str) -> list[mpmath.mpf]:
+    """float64 values rounded to a format, as exact mpf: ``[fmt.round(v) for v in values]``,
+    vectorised through :func:`round_array` for the hardware formats.
+
+    Examples
+    --------
+    >>> round_to_mpf([0.1, 3.0], "bfloat16")
+    [mpf('0.10009765625'), mpf('3.0')]
+    """
+    fmt = get(fmt)
+    x = np.ascontiguousarray(values, dtype=np.float64)
+    key = (fmt.name, x.shape, x.tobytes())  # a reference rounds one theta several times
+    if key not in _ROUNDED:
+        r = round_array(x, fmt).ravel()
+        if r.dtype == object:
+            out = list(r)
+        elif r.dtype.itemsize <= 8:  # float8 to float64: exact in a double
+            out = [mpmath.mpf(v) for v in r.astype(np.float64).tolist()]
+        else:
+            out = [exact_mpf(v) for v in r]
+        while len(_ROUNDED) >= 4:
+            _ROUNDED.popitem(last=False)
+        _ROUNDED[key] = out
+    return list(_ROUNDED[key])
+
+
+_ROUNDED: OrderedDict[tuple[Any, ...], list[mpmath.mpf]] = OrderedDict()
 
 
 def _finfo(dt: np.dtype[Any]) -> Any:
