@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gradlab as gl
+from gradlab.arithmetic import formats
 from gradlab.arithmetic.evaluator import Evaluator
 
 SMALL = {
@@ -195,7 +196,11 @@ def test_a_given_reference_is_reused_only_when_it_serves(monkeypatch) -> None:
     gl.fd_errors(obj, **kw, references={"float32": other})  # another point: computed again
     impostor = gl.Objective(lambda t, xp: xp.sum(xp.tanh(t)), obj.theta0, name=obj.name)
     gl.fd_errors(impostor, **kw, references={"float32": rich})  # its name and point, another J
-    assert len(calls) == 3
+    t0 = formats.round_array(obj.theta0, "float32").astype(np.float64)
+    cubic = gl.Objective(lambda t, xp: obj.fn(t, xp) + xp.sum((t - xp.asarray(t0)) ** 3), obj.theta0,
+                         grad=obj.grad, name=obj.name)  # J and the gradient at theta alike, not d3
+    gl.fd_errors(cubic, **kw, references={"float32": rich})
+    assert len(calls) == 4
 
 
 def test_nominal_points_are_exact_for_every_offset() -> None:

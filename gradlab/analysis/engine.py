@@ -36,9 +36,10 @@ from typing import Any
 import mpmath
 import numpy as np
 import pandas as pd
-from flint import acb, arb
+from flint import acb, arb, arb_mat
 from tqdm.auto import tqdm
 
+from gradlab.analysis.enclosure import KinkError, enclose_derivatives, enclose_directional, enclose_value
 from gradlab.analysis.exact import ExactResult, VerificationError, bits_to_digits, exact, reference_bits
 from gradlab.analysis.models import model_round, model_trunc
 from gradlab.analysis.noise import exact_at_theta, mp_values, noise_level
@@ -740,6 +741,37 @@ def _probes_agree(ref: ExactResult, obj: Objective, fmt: fmts.Format, theta: lis
     return True
 
 
+def _enclosures_agree(ref: ExactResult, obj: Objective, fmt: fmts.Format, orders: Sequence[int],
+                      coords: np.ndarray) -> bool:
+    """Whether a proven reference's balls meet this objective's own: J(theta), ``dJ/dv`` along a
+    random direction against ``grad . v``, and the diagonal derivatives at ``coords``. Balls that
+    miss each other prove a different objective; their radii prove the digits."""
+    assert ref.grad_radius is not None
+    try:
+        if not enclose_value(obj, fmt, ref.prec).overlaps(arb_ball(ref.value, ref.value_radius)):
+            return False
+        v = np.random.default_rng(1).standard_normal((1, obj.n_params))
+        slope = enclose_directional(obj, fmt, v, ref.prec)[0]
+        with working_precision(ref.prec):
+            grad = arb_mat([[arb_ball(g, r) for g, r in zip(ref.grad, ref.grad_radius, strict=True)]])
+            if not (grad * arb_mat([[arb(x)] for x in v[0].tolist()]))[0, 0].overlaps(slope):
+                return False
+        if not orders:
+            return True
+        mine = enclose_derivatives(obj, fmt, tuple(orders), coords, digits=6)
+    except (KinkError, ValueError):
+        return False
+    pos = {int(c): j for j, c in enumerate(ref.coords.tolist())}
+    for k in orders:
+        radius = ref.derivative_radius.get(k)
+        if radius is None:
+            return False
+        for i, b in zip(coords.tolist(), mine.derivatives[k], strict=True):
+            if not b.overlaps(arb_ball(ref.derivatives[k][pos[i]], float(radius[pos[i]]))):
+                return False
+    return True
+
+
 def _reference_serves(
     ref: ExactResult, obj: Objective, fmt: fmts.Format, theta: list[Any], prec: int, j_theta: Any,
     orders: Sequence[int], coords: np.ndarray,
@@ -750,7 +782,8 @@ def _reference_serves(
     Content: the format and theta rounded to it; J(theta) and, for an analytic gradient,
     the objective's gradient at theta, both evaluated exactly here, agreeing to half the
     working precision; then, at every coordinate, the derivatives the engine takes from
-    the reference, probed by :func:`_probes_agree`.
+    the reference, probed by :func:`_probes_agree`. A proven reference is checked by its balls
+    instead (:func:`_enclosures_agree`).
     """
     if not (
         ref.format == fmt.name and ref.digits_verified >= bits_to_digits(prec)
@@ -760,6 +793,8 @@ def _reference_serves(
         and set(coords.tolist()) <= set(ref.coords.tolist())
     ):
         return False
+    if ref.proven and ref.grad_radius is not None:
+        return _enclosures_agree(ref, obj, fmt, orders, coords)
     half = prec // 2
     scale = max([abs(fmts.exact_mpf(g)) for g in ref.grad] + [abs(fmts.exact_mpf(j_theta))])
     floor = mpmath.ldexp(scale, -half)  # what "zero" means for values of this size

@@ -25,6 +25,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import pandas as pd
+from flint import arb
 
 from gradlab.arithmetic import formats, validation
 from gradlab.arithmetic.evaluator import Evaluator
@@ -90,14 +91,19 @@ def exact_at_theta(obj: Objective, fmt: formats.Format, prec: int, theta: list[A
     """
     if not all(mpmath.isfinite(t) for t in theta):
         raise ValueError(f"obj.theta0 overflows format {fmt.name}")
-    ev = Evaluator.reference(obj, fmt, prec, record_branches=record_branches)
+    ev = Evaluator.reference(obj, fmt, prec, record_branches=record_branches, backend="arb")
     where = f"at obj.theta0 rounded to {fmt.name} (objective {obj.name!r})"
     try:
         vals, sigs = ev(ev.convert(np.asarray([theta], dtype=object)))
     except ZeroDivisionError:
         raise ValueError(f"J is not finite {where}: its exact evaluation divides by zero") from None
-    validation.finite_value("J", vals[0], where)
-    return vals[0], (sigs or [b""])[0]
+    if isinstance(vals[0], arb) and not vals[0].is_finite():
+        raise ValueError(f"J is not finite {where}: J = nan in ball arithmetic (its enclosure "
+                         f"is {vals[0]}: a pole, a division by zero or a function outside its "
+                         "domain)")
+    value = formats.exact_mpf(vals[0])  # a ball's midpoint
+    validation.finite_value("J", value, where)
+    return value, (sigs or [b""])[0]
 
 
 def ecnoise(values: Any) -> tuple[float, int, np.ndarray]:
@@ -496,7 +502,7 @@ def _reference_evaluator(obj: Objective, fmt: formats.Format, reference: Any, pr
     """The evaluator the direct estimate compares with: exact, or a wide hardware format on the
     format's points, data and constants."""
     if isinstance(reference, str) and reference == "exact":
-        return Evaluator.reference(obj, fmt, prec)
+        return Evaluator.reference(obj, fmt, prec, backend="arb")
     wide = validation.one_format("reference", reference)
     if isinstance(wide, formats.Policy) or wide.dtype is None or wide.p < 2 * fmt.p + 4:
         raise ValueError(f"reference: {wide.name!r} must be 'exact' or a plain hardware format of "

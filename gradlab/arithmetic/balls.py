@@ -21,6 +21,7 @@ duration of :meth:`BallNamespace.call` and restores it after.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -90,6 +91,8 @@ class BranchUndecided(ArithmeticError):
 def arb_from_mpf(x: Any) -> arb:
     """An exact number (mpf, float, int, numpy scalar) as an exact ball (radius 0), whatever
     the working precision (it is raised to the number's bits for the conversion)."""
+    if (type(x) is float or type(x) is np.float64) and math.isfinite(x):
+        return arb(x)  # exact: a double
     v = exact_mpf(x)
     if not mpmath.isfinite(v):
         return arb("nan") if mpmath.isnan(v) else (arb.pos_inf() if v > 0 else arb.neg_inf())
@@ -153,6 +156,7 @@ def arb_upper(b: arb) -> float:
     return float(np.nextafter(f, np.inf))
 
 
+_FROM_DOUBLE = np.frompyfunc(arb, 1, 1)
 _RAD = np.frompyfunc(lambda b: float(b.rad()), 1, 1)
 _MID = np.frompyfunc(float, 1, 1)
 _FINITE = np.frompyfunc(lambda b: b.is_finite(), 1, 1)
@@ -292,6 +296,14 @@ class BallNamespace(ObjectArithmetic):
     @_xp
     def from_values(self, values: np.ndarray) -> np.ndarray:
         """Exact numbers (mpf, floats, numpy scalars) or balls, as an object array of balls."""
+        raw = np.asarray(values)
+        if raw.dtype.kind in "fV" and raw.dtype.itemsize <= 8 and not self.is_complex:
+            raw = raw.astype(np.float64)  # float8 to float64: exact doubles, converted in C
+            out = np.asarray(_FROM_DOUBLE(raw), dtype=object).reshape(raw.shape)
+            bad = ~np.isfinite(raw)
+            if bad.any():  # an infinity as Arb's infinity, not a ball of infinite radius
+                out[bad] = [arb_from_mpf(x) for x in raw[bad].tolist()]
+            return out
         v = np.asarray(values, dtype=object)
         if not v.size or isinstance(v.flat[0], self._type):
             return v

@@ -36,6 +36,7 @@ from typing import Any
 import ml_dtypes
 import mpmath
 import numpy as np
+from flint import arb
 from mpmath import libmp
 
 __all__ = [
@@ -198,10 +199,16 @@ def exact_mpf(x: Any) -> mpmath.mpf:
     """Convert a number to an mpf exactly (no rounding at any precision).
 
     Accepts Python ints and floats, numpy scalars of every float dtype
-    (longdouble included), ml_dtypes scalars and mpf values.
+    (longdouble included), ml_dtypes scalars, mpf values and Arb balls (their midpoint).
     """
     if hasattr(x, "_mpf_"):  # an mpf of any mpmath context
         return mpmath.mp.make_mpf(x._mpf_)
+    if isinstance(x, arb):
+        mid = x.mid()
+        if not mid.is_finite():
+            return mpmath.mpf(float(mid))
+        man_exp = mid.man_exp()
+        return _mpf_from_man_exp(int(man_exp[0]), int(man_exp[1]))
     if isinstance(x, np.ndarray):
         if x.ndim != 0:
             raise TypeError(f"expected a number, got an array of shape {x.shape}")
