@@ -32,6 +32,9 @@ from gradlab.sweeps.scaling import (
     implied_exponent,
     implied_from_fits,
     measure_cell,
+    measure_noise,
+    noise_cells,
+    with_noise,
 )
 
 DESCRIPTION = "scaling laws of h* and E* in u, N and sigma, their causes, held-out predictions"
@@ -39,9 +42,10 @@ P_FULL = [8, 11, 14, 17, 20, 24, 28, 32, 40, 48, 56, 64]
 P_QUICK = [8, 11, 14, 20, 28, 40, 64]
 HARDWARE = ["bfloat16", "float16", "float32", "float64", "longdouble"]
 SCHEMES = ["central", "forward"]
-# widths (N = 41, 161, 1089, 6337, 24961, 101121): width and depth both grow
+# widths (N = 41, 161, 1089, 6337, 24961, 101121, 1050625): width and depth both grow
 NETS = [[8, 4, 1], [8, 16, 1], [16, 32, 16, 1], [32, 64, 64, 1], [64, 128, 128, 1],
-        [136, 256, 256, 1]]
+        [136, 256, 256, 1], [512, 1024, 512, 1]]
+HUGE = 10**6  # nets from this size run at sigma = 1 only, on 4 sampled coordinates
 SIGMAS = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
 BASE_NET = {"family": "mlp", "widths": [8, 16, 1], "activation": "tanh", "loss": "bce", "batch": 8,
             "sigma": 1.0, "seed": 0}
@@ -51,7 +55,7 @@ U_OBJECTIVES = {
     "quadratic": {"family": "quadratic", "n": 10, "cond": 10.0, "seed": 0},
 }
 MAX_STEP = {"quadratic": 16.0}  # no truncation: central's optimum lies where |J| grows
-CELL_VERSION = "1"  # of what gradlab.sweeps.scaling.measure_cell computes: bump it when that changes
+CELL_VERSION = "2"  # of what gradlab.sweeps.scaling.measure_cell computes: bump it when that changes
 
 
 def grid(quick: bool = False) -> list[dict[str, Any]]:
@@ -75,11 +79,11 @@ def grid(quick: bool = False) -> list[dict[str, Any]]:
     nets = NETS[:4] if quick else NETS
     sigmas = [0.01, 0.1, 1.0, 10.0] if quick else SIGMAS
     for widths in nets:
-        big = widths[1] >= 64
-        for sigma in ([1.0] if big else sigmas):
+        n = build_objective({**BASE_NET, "widths": widths}).n_params
+        for sigma in ([1.0] if n >= HUGE else sigmas):
             for fmt in ("float32", "float64"):
                 add("N_sigma", "mlp tanh bce", {**BASE_NET, "widths": widths, "sigma": sigma}, fmt,
-                    n_coords=8 if big else 16)
+                    n_coords=4 if n >= HUGE else (8 if widths[1] >= 64 else 16))
     if not quick:
         for activation, loss in (("relu", "bce"), ("tanh", "mse")):
             for widths in NETS[1:4]:
@@ -475,6 +479,10 @@ def run(out: Path, quick: bool = False, progress: bool = True, formats: list[str
     if formats is not None:
         cells_grid = [c for c in cells_grid if c["format"] in formats]
     config = {"study": "scaling", "quick": quick, "n_cells": len(cells_grid)}
+    # J's noise once per (objective, format), shared by the schemes' cells
+    noise = run_sweep(measure_noise, noise_cells(cells_grid), out / "noise", workers=workers,
+                      scheduler=scheduler, progress=progress, meta=config, version=CELL_VERSION)
+    cells_grid = with_noise(cells_grid, noise.table)
     res = run_sweep(measure_cell, cells_grid, out / "cells", workers=workers, scheduler=scheduler,
                     progress=progress, meta=config, version=CELL_VERSION)
     cells = annotate(res.table)

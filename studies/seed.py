@@ -51,6 +51,8 @@ def _numbers(
     out: dict[str, str] = {
         "epsilon": sci(EPSILON), "threshold": sci(THRESHOLD), "n_params": "47",
         "n_steps": str(hs.size), "h_lo": sci(hs.min()), "h_hi": sci(hs.max()),
+        "n_rows": str(len(coords)), "n_proven": str(int(coords.proven.sum())),
+        "ref_tol_max_rel": sci(float((coords.ref_tol / coords.exact.abs().where(coords.exact != 0)).max())),
     }
     tag = {"seed_net": "naive", "seed_net_stable": "stable"}
     at_eps = summary[(summary.h == EPSILON) & (summary.scheme == "central")]

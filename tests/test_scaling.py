@@ -117,3 +117,21 @@ def test_a_bad_cell_parameter_is_named(key: str, value: object) -> None:
     params = {"objective": NET, "format": "float32", "scheme": "central", key: value}
     with pytest.raises(ValueError, match=f"'{key}'"):
         CellSpec.from_params(params)
+
+
+def test_a_shared_noise_level_gives_the_cell_it_would_measure() -> None:
+    from gradlab.sweeps.scaling import measure_noise, noise_cells, with_noise
+
+    cells = [{"objective": {"family": "quadratic", "n": 4, "seed": 1}, "format": "float32",
+              "scheme": s, "n_coords": 4, "n_boot": 20} for s in ("central", "forward")]
+    stage = noise_cells(cells)
+    assert len(stage) == 1  # one measurement for both schemes
+    table = measure_noise(stage[0]).assign(status="ok")
+    shared = with_noise(cells, table)
+    assert all(c["noise"]["sigma"] == float(table.sigma[0]) for c in shared)
+    for own, given in zip(cells, shared, strict=True):
+        pd.testing.assert_frame_equal(measure_cell(own), measure_cell(given))
+    with pytest.raises(ValueError, match="'noise'"):
+        measure_cell({**cells[0], "noise": {"sigma": -1.0, "sigma_ecnoise": 0.0, "value": 1.0}})
+    failed = table.assign(status="error")
+    assert "noise" not in with_noise(cells, failed)[0]  # it measures (and fails) on its own

@@ -22,8 +22,9 @@ in any variable follows from the exponents of sigma_J, m and ||g|| in it
 from __future__ import annotations
 
 import itertools
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -34,14 +35,15 @@ from gradlab import objectives
 from gradlab.analysis.engine import fd_errors
 from gradlab.analysis.errors import rel_g
 from gradlab.analysis.exact import ExactResult, bits_to_digits, exact, reference_bits
-from gradlab.analysis.noise import NoiseResult, noise_level
+from gradlab.analysis.noise import noise_level
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
 from gradlab.arithmetic.objective import Objective
 
 __all__ = [
-    "CAUSES", "FAMILIES", "CellSpec", "annotate", "build_objective", "implied_exponent", "implied_from_fits",
-    "measure_cell", "n_madds", "optimum",
+    "CAUSES", "FAMILIES", "CellSpec", "NoiseLevel", "annotate", "build_objective", "implied_exponent",
+    "implied_from_fits", "measure_cell", "measure_noise", "n_madds", "noise_cells", "noise_key", "optimum",
+    "with_noise",
 ]
 
 CAUSES = {"noise": "noise", "deriv": "m_rms", "grad": "grad_norm"}
@@ -180,6 +182,9 @@ class CellSpec:
         Seed of the coordinate sample, the noise estimate and the bootstrap.
     workers : int
         Processes of the exact evaluations.
+    noise : NoiseLevel, optional
+        J's noise level, measured once for the cells of every scheme (:func:`measure_noise`);
+        measured by the cell when absent.
     labels : dict
         Any other parameters (a study's labels), copied into the row's first columns.
     """
@@ -195,6 +200,7 @@ class CellSpec:
     level: float = 0.95
     seed: int = 0
     workers: int = 1
+    noise: NoiseLevel | None = None
     labels: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -231,9 +237,10 @@ class CellSpec:
         if scheme.complex_step:
             raise ValueError("'scheme': the complex step has no interior optimum; use a difference scheme")
         known = {f.name for f in fields(cls)} - {"labels"}
-        numeric = known - {"objective", "format", "scheme"}
+        numeric = known - {"objective", "format", "scheme", "noise"}
         values: dict[str, Any] = {key: _checked(key, params[key]) for key in numeric if key in params}
-        return cls(objective=dict(objective), format=fmt, scheme=scheme, **values,
+        noise = NoiseLevel.from_params(params["noise"], fmt) if "noise" in params else None
+        return cls(objective=dict(objective), format=fmt, scheme=scheme, **values, noise=noise,
                    labels={k: v for k, v in params.items() if k not in known})
 
 
@@ -253,6 +260,87 @@ def _checked(key: str, value: Any) -> int | float:
     return x
 
 
+@dataclass(frozen=True)
+class NoiseLevel:
+    """J's noise level in one format, as a cell uses it: measured by :func:`measure_noise` once
+    per (objective, format, seed) and shared by the cells of every scheme.
+
+    Attributes
+    ----------
+    sigma : float
+        The direct estimate (the exact J's deviations), the model's noise.
+    sigma_ecnoise : float
+        ECnoise's estimate (NaN when no line detected noise).
+    value : float
+        |J| at theta.
+    u : float
+        The format's unit roundoff.
+    """
+
+    sigma: float
+    sigma_ecnoise: float
+    value: float
+    u: float
+
+    def in_units(self, sigma: float) -> float:
+        """A noise level in units of u|J|."""
+        scale = self.u * self.value
+        return sigma / scale if scale > 0 else math.inf
+
+    @classmethod
+    def from_params(cls, params: Any, fmt: fmts.Format) -> NoiseLevel:
+        """The ``noise`` parameter of a cell: ``{"sigma", "sigma_ecnoise", "value"}``."""
+        if not isinstance(params, Mapping) or not {"sigma", "sigma_ecnoise", "value"} <= params.keys():
+            raise ValueError(f"'noise' must be a dict with sigma, sigma_ecnoise and value, got {params!r}")
+        sigma, ec, value = (params[k] for k in ("sigma", "sigma_ecnoise", "value"))
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (sigma, ec, value)):
+            raise ValueError(f"'noise' values must be numbers, got {params!r}")
+        if not (math.isfinite(sigma) and sigma >= 0 and math.isfinite(value) and value >= 0):
+            raise ValueError(f"'noise': sigma and value must be finite and >= 0, got {params!r}")
+        return cls(float(sigma), float(ec), float(value), fmt.u)
+
+
+def measure_noise(params: Mapping[str, Any]) -> pd.DataFrame:
+    """J's noise level for one objective and format (``{"objective", "format", "seed"}``): the
+    first stage of a scaling sweep, shared by the cells of every scheme (:func:`with_noise`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: ``noise_key`` (see :func:`noise_key`), ``sigma``, ``sigma_ecnoise``, ``value``.
+    """
+    fmt = fmts.get(params["format"])
+    seed = int(params.get("seed", 0))
+    nz = noise_level(build_objective(params["objective"]), fmt, seed=seed)
+    return pd.DataFrame([{"noise_key": noise_key(params), "sigma": nz.sigma,
+                          "sigma_ecnoise": nz.sigma_ecnoise, "value": nz.value}])
+
+
+def noise_key(params: Mapping[str, Any]) -> str:
+    """What a cell's noise depends on: its objective, format and seed, as canonical JSON."""
+    return json.dumps({"objective": params["objective"], "format": params["format"],
+                       "seed": int(params.get("seed", 0))}, sort_keys=True)
+
+
+def noise_cells(cells: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The distinct (objective, format, seed) of a grid, as :func:`measure_noise`'s cells."""
+    out: dict[str, dict[str, Any]] = {}
+    for c in cells:
+        out.setdefault(noise_key(c), {"objective": c["objective"], "format": c["format"],
+                                      "seed": int(c.get("seed", 0))})
+    return list(out.values())
+
+
+def with_noise(cells: Sequence[Mapping[str, Any]], noise: pd.DataFrame) -> list[dict[str, Any]]:
+    """The cells with their measured noise as the ``noise`` parameter; a cell whose noise
+    measurement failed keeps none (it measures, and fails, itself)."""
+    ok = noise[noise["status"] == "ok"] if "status" in noise else noise
+    by_key = {str(k): {"sigma": float(a), "sigma_ecnoise": float(b), "value": float(c)}
+              for k, a, b, c in zip(ok["noise_key"], ok["sigma"], ok["sigma_ecnoise"], ok["value"],
+                                    strict=True)}
+    return [{**c, "noise": by_key[k]} if (k := noise_key(c)) in by_key else dict(c) for c in cells]
+
+
 @dataclass(frozen=True, eq=False)
 class _Causes:
     """What a cell measures once, before any step: the sample, the exact reference and the
@@ -261,7 +349,7 @@ class _Causes:
     obj: Objective
     coords: np.ndarray
     ref: ExactResult
-    noise: NoiseResult
+    noise: NoiseLevel
     grad_norm: float
     deriv: np.ndarray  # the (q+1)-th diagonal derivatives at the sampled coordinates
 
@@ -283,7 +371,11 @@ def _causes(spec: CellSpec) -> _Causes:
     ref = exact(obj, fmt, digits=digits, orders=(q + 1,), coords=coords.tolist())
     gnorm = float(np.linalg.norm(np.asarray([float(v) for v in ref.grad])))
     deriv = np.asarray([float(v) for v in ref.derivatives[q + 1]])
-    return _Causes(obj, coords, ref, noise_level(obj, fmt, seed=spec.seed), gnorm, deriv)
+    noise = spec.noise
+    if noise is None:
+        nz = noise_level(obj, fmt, seed=spec.seed)
+        noise = NoiseLevel(nz.sigma, nz.sigma_ecnoise, nz.value, fmt.u)
+    return _Causes(obj, coords, ref, noise, gnorm, deriv)
 
 
 def _model_optimum(scheme: schs.Scheme, cause: _Causes) -> tuple[float, float]:
