@@ -465,6 +465,14 @@ def _exact_rows(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt: _In
 _EXACT_SUM_BITS = 8192  # theta_i + k h is exact in far fewer bits; checked
 
 
+def _step_bits(fmt: fmts.Format, h: float, order: int) -> int:
+    """The working precision the exact sums of one step need (:func:`reference_bits`, and the
+    mirror term for steps above 1, where J grows along the stencil), rounded up to 32 bits so
+    that the steps share a few precisions."""
+    bits = reference_bits(fmt, h, order) + (order + 2) * max(0, math.ceil(math.log2(h)))
+    return 32 * -(-bits // 32)
+
+
 def _nominal_point(theta_i: Any, ball_i: Any, k: int, h: Any) -> Any:
     """theta_i + k h as an exact ball (at Arb's precision of :data:`_EXACT_SUM_BITS`), given
     theta_i also as a ball and h as an exact ball."""
@@ -496,15 +504,28 @@ def _complex_exact_rows(ctx: _FormatContext, run: _Run, in_fmt: _InFormat
 def _exact_points(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt: _InFormat) -> _ExactPoints:
     """Exact J at the nominal and realised points, each distinct point evaluated once."""
     nominal, realised, row_coord, row_value = _exact_rows(ctx, scheme, run, in_fmt)
-    # Arb balls: several times faster than mpmath at these precisions; _verify recomputes a
-    # sample in mpmath at a higher precision, an independent check of the balls' midpoints
-    ref_ev = Evaluator.reference(ctx.obj, ctx.fmt, ctx.prec, is_complex=scheme.complex_step,
-                                 record_branches=True, backend="arb")
-    jx, sigs = _eval_rows(
-        ref_ev, ref_ev.convert(np.asarray(ctx.theta, dtype=object)), row_coord,
-        ref_ev.convert(row_value),
-        f"{ctx.fmt.name}/{scheme.name} exact", run.progress, run.workers,
-    )
+    # each point at the precision its steps need (a ball's radius holds at any precision: too
+    # few bits would show as wide balls, which the digits of _verify catch)
+    bits = np.zeros(row_coord.size, dtype=np.int64)
+    step_bits = np.asarray([_step_bits(ctx.fmt, h, scheme.order) for h in run.steps.tolist()])
+    for idx in (nominal, realised):
+        used = idx >= 0
+        np.maximum.at(bits, idx[used], np.broadcast_to(step_bits[None, :, None], idx.shape)[used])
+    jx = np.empty(row_coord.size, dtype=object)
+    sigs: list[bytes] = [b""] * row_coord.size
+    for prec in np.unique(bits).tolist():
+        rows = np.flatnonzero(bits == prec)
+        ref_ev = Evaluator.reference(ctx.obj, ctx.fmt, prec, is_complex=scheme.complex_step,
+                                     record_branches=True, backend="arb")
+        vals, got = _eval_rows(
+            ref_ev, ref_ev.convert(np.asarray(ctx.theta, dtype=object)), row_coord[rows],
+            ref_ev.convert(row_value[rows]),
+            f"{ctx.fmt.name}/{scheme.name} exact ({prec} bits)", run.progress, run.workers,
+        )
+        jx[rows] = vals
+        if got is not None:
+            for r, sig in zip(rows.tolist(), got, strict=True):
+                sigs[r] = sig
     # one more entry, J(theta) and its signature, for the index -1 of offset 0
     values = np.empty(len(row_coord) + 1, dtype=object)
     proven = np.empty(len(row_coord) + 1, dtype=bool)
@@ -514,7 +535,7 @@ def _exact_points(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt: _
         values[r] = part if proven[r] else arb_from_mpf(part)
     values[-1], proven[-1] = ctx.centre
     signatures = np.empty(len(row_coord) + 1, dtype=object)
-    signatures[:-1] = sigs if sigs is not None else [b""] * len(row_coord)
+    signatures[:-1] = sigs
     signatures[-1] = ctx.sig_center
     kink = ((signatures[nominal] != ctx.sig_center) | (signatures[realised] != ctx.sig_center)).any(axis=-1)
     return _ExactPoints(values[nominal], values[realised], kink,
@@ -556,11 +577,14 @@ def _decomposed_rows(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt
     truncation = D_exact - g, step = D_real - D_exact and rounding = D_F - D_real are balls
     (Arb, 32 bits above the reference's precision), each midpoint rounded once to float64.
     ``ref_tol`` bounds every exact part's error: the largest radius of the four balls where
-    every ball encloses its value (``proven``); elsewhere, the resolution the working precision
-    is assumed to give, ``2**(16 - prec)`` relative to the sums' terms.
+    every ball encloses its value (``proven``); elsewhere, the resolution the step's working
+    precision (:func:`_step_bits`) is assumed to give, ``2**(16 - bits)`` relative to the sums'
+    terms.
     """
     nums = [int(n) for n in scheme.numerators]
-    resolution = arb(2) ** (16 - ctx.prec)  # a ball: in float64 it would underflow
+    # the resolution each step's working precision is assumed to give (a ball: in float64 it
+    # would underflow)
+    resolution = [arb(2) ** (16 - _step_bits(ctx.fmt, h, scheme.order)) for h in run.steps.tolist()]
     abs_nums = sum(abs(n) for n in nums)
     j_abs = abs(arb_from_mpf(ctx.ref.value))
     derivs = dict(zip(ctx.ref.coords.tolist(), range(ctx.ref.coords.size), strict=True))
@@ -582,7 +606,7 @@ def _decomposed_rows(ctx: _FormatContext, scheme: schs.Scheme, run: _Run, in_fmt
         if hf > 1 and not scheme.complex_step:
             for vs in (exact_pts.nominal[a, b], exact_pts.realised[a, b]):
                 size = size.union(sum((abs(n * v) for n, v in zip(nums, vs, strict=True)), arb(0)))
-        return resolution * (size.upper() / den_h + abs(g))
+        return resolution[b] * (size.upper() / den_h + abs(g))
 
     def known_digits(trunc: Any, res: Any) -> float:
         """Digits of the truncation error its ball proves: 17 when as tight as the assumed

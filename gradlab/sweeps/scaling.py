@@ -295,8 +295,10 @@ class NoiseLevel:
         sigma, ec, value = (params[k] for k in ("sigma", "sigma_ecnoise", "value"))
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (sigma, ec, value)):
             raise ValueError(f"'noise' values must be numbers, got {params!r}")
-        if not (math.isfinite(sigma) and sigma >= 0 and math.isfinite(value) and value >= 0):
-            raise ValueError(f"'noise': sigma and value must be finite and >= 0, got {params!r}")
+        # sigma is infinite where J is not finite along the noise lines (such a cell is kept
+        # and flagged, as when it measures its noise itself)
+        if not (sigma >= 0 and math.isfinite(value) and value >= 0):
+            raise ValueError(f"'noise': sigma must be >= 0 and value finite and >= 0, got {params!r}")
         return cls(float(sigma), float(ec), float(value), fmt.u)
 
 
