@@ -211,3 +211,19 @@ def test_nominal_points_are_exact_for_every_offset() -> None:
     df = gl.fd_errors(obj, formats=["float64"], schemes=["central6"], steps=[0.1, 0.0137],
                       noise={"float64": 1e-16})
     assert np.all(np.abs(df["err_trunc"]) <= 1e-30 * np.abs(df["exact"]))
+
+
+def test_a_reference_of_this_very_objective_is_taken_without_probes(monkeypatch) -> None:
+    import gradlab.analysis.engine as engine
+
+    obj = gl.objectives.mlp((3, 4, 1), seed=2)
+    ref = gl.exact(obj, "float32", digits=60, orders=(3,), coords=[0, 5])
+    twin = gl.Objective(obj.fn, obj.theta0, grad=obj.grad, name=obj.name)  # same code, another object
+    probed = []
+    monkeypatch.setattr(engine, "_enclosures_agree", lambda *a: probed.append(1) or True)
+    kw = dict(formats=["float32"], schemes=["central"], steps=[1e-3], coords=[0, 5], workers=1,
+              noise={"float32": 1e-8}, references={"float32": ref})
+    gl.fd_errors(obj, **kw)
+    assert probed == []
+    gl.fd_errors(twin, **kw)
+    assert probed == [1]  # not computed from twin: its content is checked

@@ -128,14 +128,14 @@ def test_a_shared_noise_level_gives_the_cell_it_would_measure() -> None:
     assert len(stage) == 1  # one measurement for both schemes
     table = measure_noise(stage[0]).assign(status="ok")
     shared = with_noise(cells, table)
-    assert all(c["noise"]["sigma"] == float(table.sigma[0]) for c in shared)
+    assert all(c["j_noise"]["sigma"] == float(table.sigma[0]) for c in shared)
     for own, given in zip(cells, shared, strict=True):
         pd.testing.assert_frame_equal(measure_cell(own), measure_cell(given))
     for bad in (-1.0, math.nan):
-        with pytest.raises(ValueError, match="'noise'"):
-            measure_cell({**cells[0], "noise": {"sigma": bad, "sigma_ecnoise": 0.0, "value": 1.0}})
+        with pytest.raises(ValueError, match="'j_noise'"):
+            measure_cell({**cells[0], "j_noise": {"sigma": bad, "sigma_ecnoise": 0.0, "value": 1.0}})
     # an infinite noise level (J not finite along the lines) is data, not an error
-    assert CellSpec.from_params({**cells[0], "noise": {"sigma": math.inf, "sigma_ecnoise": math.nan,
-                                                       "value": 1.0}}).noise is not None
+    assert CellSpec.from_params({**cells[0], "j_noise": {"sigma": math.inf, "sigma_ecnoise": math.nan,
+                                                         "value": 1.0}}).j_noise is not None
     failed = table.assign(status="error")
-    assert "noise" not in with_noise(cells, failed)[0]  # it measures (and fails) on its own
+    assert "j_noise" not in with_noise(cells, failed)[0]  # it measures (and fails) on its own

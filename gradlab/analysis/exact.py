@@ -14,6 +14,7 @@ gradient is cross-checked against J's own derivative along random directions.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -37,8 +38,8 @@ from gradlab.arithmetic.balls import BranchUndecided, mpf_mid, working_precision
 from gradlab.arithmetic.evaluator import Evaluator
 from gradlab.arithmetic.objective import Objective, call_grad, evaluate_one
 
-__all__ = ["MAX_PREC", "ExactResult", "VerificationError", "bits_to_digits", "digits_to_bits", "exact",
-           "reference_bits"]
+__all__ = ["MAX_PREC", "ExactResult", "VerificationError", "bits_to_digits", "computed_from",
+           "digits_to_bits", "exact", "reference_bits"]
 
 N_DIRECTIONS = 3  # random directions an analytic gradient is cross-checked along
 # allowance, in units of J's last bit, for the rounding J's evaluation accumulates
@@ -469,7 +470,7 @@ def exact(
     if prove is not False:
         enclosed, why = _from_enclosures(obj, fmt, theta, digits, orders_t, coords_a, derivative_digits)
         if enclosed is not None:
-            return enclosed
+            return _recorded(obj, enclosed)
     guard = 64
     prec = digits_to_bits(digits) + guard
     dprec = digits_to_bits(derivative_digits) + guard
@@ -517,8 +518,24 @@ def exact(
         method="analytic" if obj.grad is not None else "numerical",
     )
     if prove:
-        return _with_proof(result, obj, fmt, derivative_digits)
-    return result if prove is False else replace(result, unproven={"reference": why})
+        return _recorded(obj, _with_proof(result, obj, fmt, derivative_digits))
+    return _recorded(obj, result if prove is False else replace(result, unproven={"reference": why}))
+
+
+# which objective each reference was computed from, without keeping either alive
+_SOURCES: weakref.WeakKeyDictionary[Objective, list[weakref.ref[ExactResult]]] = weakref.WeakKeyDictionary()
+
+
+def _recorded(obj: Objective, result: ExactResult) -> ExactResult:
+    live = [r for r in _SOURCES.get(obj, []) if r() is not None]
+    _SOURCES[obj] = [*live, weakref.ref(result)]
+    return result
+
+
+def computed_from(result: ExactResult, obj: Objective) -> bool:
+    """Whether :func:`exact` computed ``result`` from this very Objective object (fn, grad and
+    data are then its own; theta0 may have changed since, which callers check)."""
+    return any(r() is result for r in _SOURCES.get(obj, []))
 
 
 def _proven_digits(mids: Sequence[Any] | np.ndarray, radii: np.ndarray, digits: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.resources
 import importlib.util
 import inspect
 import os
@@ -37,7 +38,6 @@ from gradlab.reporting.tables import read_table
 from gradlab.sweeps.runner import SweepLockedError
 
 DEMO_STEPS = (1e-10, 1e-7, 1e-5, 1e-3, 1e-1)
-_REPO = Path(__file__).resolve().parents[2]
 # a dask scheduler address: [protocol://]host:port, the host a name, an IPv4 or a bracketed IPv6 address
 _ADDRESS = re.compile(r"^(?:(?P<protocol>[a-z]+)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[^:/\[\]\s]+):(?P<port>\d+)$")
 _TCP_PROTOCOLS = ("tcp", "tls", "ws", "wss")  # the protocols whose scheduler can be probed by a TCP connect
@@ -54,14 +54,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"gradlab: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _installed(package: str) -> Path:
+    """The folder of an installed package of gradlab's: the repository's own folder in a source
+    checkout or an editable install, the copy in site-packages from a wheel."""
+    return Path(str(importlib.resources.files(package)))
+
+
 def studies_dir() -> Path:
-    """Where study scripts live: $GRADLAB_STUDIES, else the repository's studies/."""
-    return Path(os.environ.get("GRADLAB_STUDIES", _REPO / "studies"))
+    """Where study scripts live: $GRADLAB_STUDIES, else the installed gradlab.studies (the
+    repository's studies/)."""
+    return Path(os.environ.get("GRADLAB_STUDIES", _installed("gradlab.studies")))
 
 
 def papers_dir() -> Path:
-    """Where paper templates live: $GRADLAB_PAPERS, else the repository's papers/."""
-    return Path(os.environ.get("GRADLAB_PAPERS", _REPO / "papers"))
+    """Where paper templates live: $GRADLAB_PAPERS, else the installed gradlab.papers (the
+    repository's papers/)."""
+    return Path(os.environ.get("GRADLAB_PAPERS", _installed("gradlab.papers")))
 
 
 def _studies() -> dict[str, str]:

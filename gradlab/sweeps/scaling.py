@@ -182,9 +182,10 @@ class CellSpec:
         Seed of the coordinate sample, the noise estimate and the bootstrap.
     workers : int
         Processes of the exact evaluations.
-    noise : NoiseLevel, optional
+    j_noise : NoiseLevel, optional
         J's noise level, measured once for the cells of every scheme (:func:`measure_noise`);
-        measured by the cell when absent.
+        measured by the cell when absent. (Its parameter is ``j_noise``: ``noise`` is the
+        cell's output column.)
     labels : dict
         Any other parameters (a study's labels), copied into the row's first columns.
     """
@@ -200,7 +201,7 @@ class CellSpec:
     level: float = 0.95
     seed: int = 0
     workers: int = 1
-    noise: NoiseLevel | None = None
+    j_noise: NoiseLevel | None = None
     labels: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -237,10 +238,10 @@ class CellSpec:
         if scheme.complex_step:
             raise ValueError("'scheme': the complex step has no interior optimum; use a difference scheme")
         known = {f.name for f in fields(cls)} - {"labels"}
-        numeric = known - {"objective", "format", "scheme", "noise"}
+        numeric = known - {"objective", "format", "scheme", "j_noise"}
         values: dict[str, Any] = {key: _checked(key, params[key]) for key in numeric if key in params}
-        noise = NoiseLevel.from_params(params["noise"], fmt) if "noise" in params else None
-        return cls(objective=dict(objective), format=fmt, scheme=scheme, **values, noise=noise,
+        noise = NoiseLevel.from_params(params["j_noise"], fmt) if "j_noise" in params else None
+        return cls(objective=dict(objective), format=fmt, scheme=scheme, **values, j_noise=noise,
                    labels={k: v for k, v in params.items() if k not in known})
 
 
@@ -289,16 +290,16 @@ class NoiseLevel:
 
     @classmethod
     def from_params(cls, params: Any, fmt: fmts.Format) -> NoiseLevel:
-        """The ``noise`` parameter of a cell: ``{"sigma", "sigma_ecnoise", "value"}``."""
+        """The ``j_noise`` parameter of a cell: ``{"sigma", "sigma_ecnoise", "value"}``."""
         if not isinstance(params, Mapping) or not {"sigma", "sigma_ecnoise", "value"} <= params.keys():
-            raise ValueError(f"'noise' must be a dict with sigma, sigma_ecnoise and value, got {params!r}")
+            raise ValueError(f"'j_noise' must be a dict with sigma, sigma_ecnoise and value, got {params!r}")
         sigma, ec, value = (params[k] for k in ("sigma", "sigma_ecnoise", "value"))
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (sigma, ec, value)):
-            raise ValueError(f"'noise' values must be numbers, got {params!r}")
+            raise ValueError(f"'j_noise' values must be numbers, got {params!r}")
         # sigma is infinite where J is not finite along the noise lines (such a cell is kept
         # and flagged, as when it measures its noise itself)
         if not (sigma >= 0 and math.isfinite(value) and value >= 0):
-            raise ValueError(f"'noise': sigma must be >= 0 and value finite and >= 0, got {params!r}")
+            raise ValueError(f"'j_noise': sigma must be >= 0 and value finite and >= 0, got {params!r}")
         return cls(float(sigma), float(ec), float(value), fmt.u)
 
 
@@ -334,13 +335,13 @@ def noise_cells(cells: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def with_noise(cells: Sequence[Mapping[str, Any]], noise: pd.DataFrame) -> list[dict[str, Any]]:
-    """The cells with their measured noise as the ``noise`` parameter; a cell whose noise
+    """The cells with their measured noise as the ``j_noise`` parameter; a cell whose noise
     measurement failed keeps none (it measures, and fails, itself)."""
     ok = noise[noise["status"] == "ok"] if "status" in noise else noise
     by_key = {str(k): {"sigma": float(a), "sigma_ecnoise": float(b), "value": float(c)}
               for k, a, b, c in zip(ok["noise_key"], ok["sigma"], ok["sigma_ecnoise"], ok["value"],
                                     strict=True)}
-    return [{**c, "noise": by_key[k]} if (k := noise_key(c)) in by_key else dict(c) for c in cells]
+    return [{**c, "j_noise": by_key[k]} if (k := noise_key(c)) in by_key else dict(c) for c in cells]
 
 
 @dataclass(frozen=True, eq=False)
@@ -373,7 +374,7 @@ def _causes(spec: CellSpec) -> _Causes:
     ref = exact(obj, fmt, digits=digits, orders=(q + 1,), coords=coords.tolist())
     gnorm = float(np.linalg.norm(np.asarray([float(v) for v in ref.grad])))
     deriv = np.asarray([float(v) for v in ref.derivatives[q + 1]])
-    noise = spec.noise
+    noise = spec.j_noise
     if noise is None:
         nz = noise_level(obj, fmt, seed=spec.seed)
         noise = NoiseLevel(nz.sigma, nz.sigma_ecnoise, nz.value, fmt.u)

@@ -1,0 +1,2 @@
+"""The paper templates, one folder per study (`gradlab paper build NAME`); installed as
+``gradlab.papers``."""

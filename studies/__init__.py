@@ -1,0 +1,1 @@
+"""The study scripts, one per study (`gradlab study NAME`); installed as ``gradlab.studies``."""
