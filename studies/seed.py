@@ -19,7 +19,7 @@ import gradlab as gl
 from gradlab.analysis.minima import minima
 from gradlab.reporting import plots
 from gradlab.reporting.paper import sci
-from gradlab.reporting.tables import provenance, write_table
+from gradlab.reporting.tables import provenance, read_table, write_table
 
 DESCRIPTION = "the exercise's 47-parameter network: E(h), its parts and minima, noise, normalisations"
 FORMATS = ["bfloat16", "float16", "float32", "float64", "longdouble"]
@@ -138,6 +138,35 @@ def _figures(out: Path, summary: pd.DataFrame, attribution: pd.DataFrame) -> lis
     return figs
 
 
+def _n_law(out: Path) -> str:
+    """The scaling study's N-laws of E* and ||g||, in words, when its results lie beside this
+    study's (``out/../scaling``), or how to produce them."""
+    where = out.parent / "scaling" / "tables"
+    how = (f"The scaling study measures it: run `gradlab study scaling --out {out.parent / 'scaling'}`, "
+           "then this study again, and this sentence gives the law.")
+    if not (where / "scaling_fits.parquet").exists() or not (where / "scaling_cells.parquet").exists():
+        return how
+    fits, cells = read_table(where / "scaling_fits.parquet"), read_table(where / "scaling_cells.parquet")
+
+    def law(target: str) -> pd.Series | None:
+        sel = fits[(fits.label == "mlp tanh bce") & (fits.fit == "single") & (fits.format == "float64")
+                   & (fits.scheme == "central") & (fits.variable == "N") & (fits.target == target)
+                   & np.isclose(fits.at_sigma.astype(float), 1.0)]
+        ok = sel[np.isfinite(sel.exponent.astype(float))]
+        return None if ok.empty else ok.iloc[0]
+
+    e, g = law("e_opt"), law("grad_norm")
+    if e is None or g is None:
+        return f"The scaling study's results in {where} hold no N-law of E* and ||g|| to quote. " + how
+    n = cells[(cells.sweep == "N_sigma") & (cells.format == "float64") & np.isclose(cells.sigma, 1.0)].N
+    rms = float(e.exponent) + float(g.exponent) - 0.5
+    return (f"The scaling study measured it on tanh networks (float64, central differences, sigma = 1, "
+            f"N from {int(n.min())} to {int(n.max())}). At the optimal step, E* = ||e||/||g|| grows as "
+            f"N^{sci(float(e.exponent))} (95% interval {sci(float(e.ci_low))} to {sci(float(e.ci_high))}) "
+            f"and ||g|| as N^{sci(float(g.exponent))}, so the rms error there moves as N^{sci(rms)}: a "
+            "threshold on it that suits one N does not suit another.")
+
+
 def run(
     out: Path, quick: bool = False, progress: bool = True, formats: list[str] | None = None
 ) -> dict[str, Any]:
@@ -170,6 +199,8 @@ def run(
     tables["minima"] = minima(tables["coords"], tables["summary"])
     tables["numbers"] = _numbers(tables["coords"], tables["summary"], tables["minima"], tables["noise"],
                                  tables["attribution"], tables["exercise"], hs)
+    tables["numbers"] = pd.concat([tables["numbers"], pd.DataFrame([{"name": "n_law", "text": _n_law(out)}])],
+                                  ignore_index=True)
     paths = [write_table(df, out / "tables" / name, meta) for name, df in tables.items()]
     figures = _figures(out / "figures", tables["summary"], tables["attribution"])
     return {"seconds": time.perf_counter() - t0, "tables": paths, "figures": figures}
