@@ -23,8 +23,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 __all__ = [
-    "STYLE", "attribution_bars", "components", "curves", "facet", "heatmap", "law", "rate_bars",
-    "ratio_strip", "save", "style",
+    "FORMAT_COLORS", "SCHEME_COLORS", "STYLE", "WORDS", "attribution_bars", "components", "curves", "facet",
+    "heatmap", "law", "rate_bars", "ratio_strip", "save", "style", "words",
 ]
 
 STYLE: dict[str, Any] = {
@@ -44,12 +44,55 @@ STYLE: dict[str, Any] = {
 }
 PART_COLORS = {"total": "black", "truncation": "#0072B2", "step": "#009E73", "rounding": "#D55E00"}
 
+WORDS: dict[str, str] = {
+    # columns and levels, as a reader says them (axis labels and legend entries)
+    "h": "step h", "h_opt": "optimal step h*", "e_opt": "best error E*", "N": "parameters N",
+    "sigma": "init scale sigma", "u": "unit roundoff u", "p": "precision p (bits)",
+    "value": "error (normalised)", "ratio": "ratio to the reference",
+    "rel_sum": "||e|| / (||g|| + ||g_fd||)", "rel_2g": "||e|| / (2 ||g||)", "rel_g": "||e|| / ||g||",
+    "rms": "||e|| / sqrt(N)", "max_abs": "max |e_i|",
+    "err_total": "total", "err_trunc": "truncation", "err_step": "step", "err_round": "rounding",
+    "noise": "noise of J", "noise_u": "noise of J [u |J|]", "m_rms": "rms truncating derivative",
+    "grad_norm": "||g||", "sigma_u": "noise of J [u |J|]",
+    "forward": "forward", "central": "central", "central4": "central, 4th order",
+    "central6": "central, 6th order", "complex": "complex step",
+}
+
+# one colour per format and per scheme, in every figure
+_FORMAT_ORDER = ["float8_e4m3fn", "float8_e5m2", "bfloat16", "float16", "float32", "float64",
+                 "longdouble", "tf32", "bf16-mixed", "fp16-mixed"]
+FORMAT_COLORS = dict(zip(_FORMAT_ORDER, sns.color_palette("colorblind", len(_FORMAT_ORDER)), strict=True))
+SCHEME_COLORS = dict(zip(["forward", "central", "central4", "central6", "complex"],
+                         sns.color_palette("dark", 5), strict=True))
+
+
+def words(name: Any) -> Any:
+    """A column name or level in words (itself when there are none)."""
+    return WORDS.get(name, name) if isinstance(name, str) else name
+
+
+def _palette(hue: str | None, levels: Sequence[Any]) -> dict[Any, Any] | None:
+    """The fixed colours of formats or schemes (in words, as the legend shows them)."""
+    fixed = FORMAT_COLORS if hue == "format" else SCHEME_COLORS if hue == "scheme" else None
+    if fixed is None or not all(lev in fixed for lev in levels):
+        return None
+    return {words(lev): fixed[lev] for lev in levels}
+
 
 @contextmanager
 def style() -> Any:
     """The one style every gradlab figure uses."""
     with mpl.rc_context(STYLE):  # type: ignore[arg-type]
         yield
+
+
+def _raw_palette(hue: str | None, data: pd.DataFrame) -> dict[Any, Any] | None:
+    """:func:`_palette` keyed by the levels as they are (for plots that keep them)."""
+    if hue is None:
+        return None
+    levels = list(pd.unique(data[hue]))
+    fixed = _palette(hue, levels)
+    return None if fixed is None else {lev: fixed[words(lev)] for lev in levels}
 
 
 def _axes(ax: Axes | None) -> Axes:
@@ -62,8 +105,8 @@ def _axes(ax: Axes | None) -> Axes:
 def _loglog(ax: Axes, x: str, y: str) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xlabel(words(x))
+    ax.set_ylabel(words(y))
 
 
 def curves(
@@ -76,10 +119,16 @@ def curves(
     silently: the caller's table still holds them with their flags.
     """
     ax = _axes(ax)
-    d = data[np.isfinite(data[y]) & (data[y] > 0)]
+    d = data[np.isfinite(data[y]) & (data[y] > 0)].copy()
+    palette = None
+    if hue is not None:
+        palette = _palette(hue, list(pd.unique(d[hue])))
+        d[hue] = d[hue].map(words)
+    if style_col is not None:
+        d[style_col] = d[style_col].map(words)
     with style():
         sns.lineplot(data=d, x=x, y=y, hue=hue, style=style_col, ax=ax, estimator=None,
-                     sort=True, **kwargs)
+                     sort=True, palette=palette, **kwargs)
     _loglog(ax, x, y)
     return ax
 
@@ -129,10 +178,12 @@ def facet(
         labels: list[str] = []
         for lev, ax in zip(levels, axes, strict=False):
             draw(data[data[col] == lev], ax=ax, **kwargs)
-            ax.set_title(f"{lev}")
+            ax.set_title(f"{words(lev)}")
             if not ax.lines and not ax.patches:
                 ax.text(0.5, 0.5, "no finite, positive values\n(see the table's flags)",
                         transform=ax.transAxes, ha="center", va="center", color="0.4")
+                ax.set_xticks([])  # an empty panel's x range means nothing
+                ax.set_xlabel("")
             leg = ax.get_legend()
             if leg is not None:
                 lab = [t.get_text() for t in leg.get_texts()]
@@ -161,7 +212,8 @@ def attribution_bars(
     t = table[table[y].isin(worst)].copy()
     t[y] = pd.Categorical(t[y], categories=list(worst), ordered=True)
     with style():
-        sns.barplot(data=t, x=x, y=y, hue=hue, ax=ax, orient="h")
+        sns.barplot(data=t, x=x, y=y, hue=hue, ax=ax, orient="h",
+                    palette=_raw_palette(hue, t))
     ax.set_xscale("log")
     ax.set_xlabel("noise of J from this operation [u |J|]")
     ax.set_ylabel("")
@@ -178,12 +230,12 @@ def ratio_strip(
     order = data.groupby(y)[x].median().sort_values().index.tolist()
     with style():
         sns.boxplot(data=data, x=x, y=y, hue=hue, order=order, ax=ax, log_scale=True,
-                    fliersize=0, linewidth=0.7)
+                    fliersize=0, linewidth=0.7, palette=_raw_palette(hue, data))
         sns.stripplot(data=data, x=x, y=y, hue=hue, order=order, ax=ax, dodge=True, size=2,
-                      alpha=0.5, legend=False)
+                      alpha=0.5, legend=False, palette=_raw_palette(hue, data))
     for ref, ls in ((1, "-"), (2, "--")):
         ax.axvline(ref, color="0.3", lw=0.8, ls=ls)
-    ax.set_xlabel(f"{x} (log scale)")
+    ax.set_xlabel(f"{words(x)} (log scale)")
     ax.set_ylabel("")
     return ax
 
@@ -195,7 +247,8 @@ def rate_bars(
     """Horizontal bars of a rate in [0, 1] per category and hue."""
     ax = _axes(ax)
     with style():
-        sns.barplot(data=data, x=x, y=y, hue=hue, ax=ax, orient="h", errorbar=None)
+        sns.barplot(data=data, x=x, y=y, hue=hue, ax=ax, orient="h", errorbar=None,
+                    palette=_raw_palette(hue, data))
     ax.set_xlim(0, 1)
     ax.set_xlabel("rate")
     ax.set_ylabel("")
@@ -224,7 +277,9 @@ def law(
     ax = _axes(ax)
     d = data[np.isfinite(data[y]) & (data[y] > 0)]
     levels = list(pd.unique(d[hue])) if hue else [None]
-    colors = dict(zip(levels, sns.color_palette("colorblind", max(len(levels), 1)), strict=False))
+    fixed = _palette(hue, levels) if hue else None
+    colors = ({lev: fixed[words(lev)] for lev in levels} if fixed is not None else
+              dict(zip(levels, sns.color_palette("colorblind", max(len(levels), 1)), strict=False)))
     with style():
         for lev in levels:
             sub = d if lev is None else d[d[hue] == lev]
@@ -235,7 +290,8 @@ def law(
                 ok = np.isfinite(lo) & np.isfinite(hi)
                 ax.errorbar(sub[x][ok], sub[y][ok], yerr=[lo[ok], hi[ok]], fmt="none", ecolor=c,
                             alpha=0.5, lw=0.8)
-            ax.plot(sub[x], sub[y], "o", ms=3.5, color=c, label=str(lev) if lev is not None else y)
+            label = str(words(lev)) if lev is not None else words(y)
+            ax.plot(sub[x], sub[y], "o", ms=3.5, color=c, label=label)
             if lines is None:
                 continue
             own = lines if lev is None or hue not in lines else lines[lines[hue] == lev]
@@ -261,8 +317,8 @@ def heatmap(
     with style():
         sns.heatmap(grid, annot=True, fmt=fmt, cmap="viridis", ax=ax,
                     cbar_kws={"label": label or f"log10 {value}"}, annot_kws={"size": 7})
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xlabel(words(x))
+    ax.set_ylabel(words(y))
     return ax
 
 
