@@ -59,14 +59,14 @@ def test_template_has_no_hand_typed_numbers() -> None:
 def test_build_fills_every_placeholder_and_rejects_stray_numbers(tmp_path: Path) -> None:
     names = sorted({m.group(1) for m in PLACEHOLDER.finditer(TEMPLATE.read_text())})
     numbers = pd.DataFrame({"name": names, "text": [f"{k + 1}.5e-3" for k in range(len(names))]})
-    built = build(TEMPLATE, numbers, tmp_path / "paper.md").read_text()
+    built = build(TEMPLATE, numbers, tmp_path / "paper.md", html=False).read_text()  # (no figures)
     assert "{{" not in built and "2.5e-3" in built
     bad = tmp_path / "bad.md"
     bad.write_text("E is {{a}} and the threshold is 0.25.\n")
     with pytest.raises(PaperError, match=r"0\.25"):
-        build(bad, pd.DataFrame({"name": ["a"], "text": ["1e-7"]}), tmp_path / "out.md")
+        build(bad, pd.DataFrame({"name": ["a"], "text": ["1e-7"]}), tmp_path / "out.md", html=False)
     with pytest.raises(PaperError, match="lacks"):
-        build(bad, pd.DataFrame({"name": ["b"], "text": ["1"]}), tmp_path / "out.md")
+        build(bad, pd.DataFrame({"name": ["b"], "text": ["1"]}), tmp_path / "out.md", html=False)
 
 
 def test_check_numbers_exempts_code_math_and_references() -> None:

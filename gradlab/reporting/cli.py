@@ -33,6 +33,7 @@ from gradlab.analysis.engine import fd_errors
 from gradlab.analysis.summary import summarize
 from gradlab.arithmetic import formats
 from gradlab.objectives import seed_net
+from gradlab.reporting.html import write_index
 from gradlab.reporting.paper import PaperError, build
 from gradlab.reporting.tables import read_table
 from gradlab.sweeps.runner import SweepLockedError
@@ -154,9 +155,13 @@ def _build_paper(name: str, results: Path) -> Path:
     except ValueError as e:  # a damaged table
         raise CLIError(str(e)) from None
     try:
-        return build(template, table, results / "paper.md")
+        paper = build(template, table, results / "paper.md")
+        write_index(results.resolve().parent)  # every study's paper and tables, side by side
+    except FileNotFoundError as e:  # a figure the paper shows is missing
+        raise CLIError(f"cannot write {results / 'paper.html'}: {e}") from None
     except OSError as e:
         raise CLIError(f"cannot write {results / 'paper.md'} ({e.strerror or e})") from None
+    return paper
 
 
 def _load_checked(args: argparse.Namespace) -> ModuleType:

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gradlab.reporting.html import write_paper_html
+
 __all__ = ["NUMBER", "build", "check_numbers", "render", "sci"]
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -74,14 +76,18 @@ def check_numbers(built: str, produced: list[str]) -> list[str]:
     return [n for n in found if n not in allowed]
 
 
-def build(template_path: Path | str, numbers: pd.DataFrame, out: Path | str) -> Path:
-    """Build a paper: fill the template from ``numbers`` (columns name, text) and check it.
+def build(template_path: Path | str, numbers: pd.DataFrame, out: Path | str, html: bool = True) -> Path:
+    """Build a paper: fill the template from ``numbers`` (columns name, text) and check it;
+    writes ``out`` and, with ``html``, beside it the page ``paper.html``
+    (:mod:`gradlab.reporting.html`), with the numbers table's provenance.
 
     Raises
     ------
     PaperError
         If a placeholder has no number, or the built text holds a number that the
         build did not produce (a number typed into the template by hand).
+    FileNotFoundError
+        With ``html``, for a figure the paper shows that is missing (after ``out`` is written).
     """
     template = Path(template_path).read_text()
     values = dict(zip(numbers["name"], numbers["text"], strict=True))
@@ -92,4 +98,6 @@ def build(template_path: Path | str, numbers: pd.DataFrame, out: Path | str) -> 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(built)
+    if html:
+        write_paper_html(out, {str(k): v for k, v in numbers.attrs.items()} or None)
     return out
