@@ -8,7 +8,7 @@ import matplotlib
 import pytest
 from matplotlib.figure import Figure
 
-from gradlab.reporting.html import paper_html, write_index, write_paper_html
+from gradlab.reporting.html import maybe_write_index, paper_html, write_index, write_paper_html
 
 matplotlib.use("Agg")
 
@@ -66,3 +66,15 @@ def test_the_index_links_every_study(tmp_path: Path) -> None:
     page = write_index(tmp_path).read_text()
     assert 'href="seed/paper.html"' in page and 'href="scaling/tables/numbers.parquet"' in page
     assert "no paper yet" in page and "unrelated" not in page
+
+
+def test_the_index_is_written_only_into_a_results_folder_or_over_its_own(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "mine" / "tables").mkdir(parents=True)
+    assert maybe_write_index(home) is None and not (home / "index.html").exists()
+    results = tmp_path / "results"
+    (results / "seed" / "tables").mkdir(parents=True)
+    assert maybe_write_index(results) == results / "index.html"
+    moved = tmp_path / "archive"
+    results.rename(moved)
+    assert maybe_write_index(moved) == moved / "index.html"  # gradlab's own index: kept up to date

@@ -36,13 +36,14 @@ def test_a_wheel_runs_the_seed_study_from_another_folder(tmp_path: Path) -> None
     listed = _run([gradlab, "studies"], elsewhere)
     for name in ("seed", "steps", "detect", "scaling", "mixed"):
         assert name in listed
-    _run([gradlab, "study", "seed", "--quick", "--out", "res"], elsewhere)
-    paper = (elsewhere / "res" / "paper.md").read_text()
+    _run([gradlab, "study", "seed", "--quick", "--out", "results/seed"], elsewhere)
+    res = elsewhere / "results" / "seed"
+    paper = (res / "paper.md").read_text()
     assert "{{" not in paper and "E ≈ ε" in paper
-    assert (elsewhere / "res" / "tables" / "numbers.parquet").exists()
-    page = (elsewhere / "res" / "paper.html").read_text()
+    assert (res / "tables" / "numbers.parquet").exists()
+    page = (res / "paper.html").read_text()
     assert "<math" in page and "data:image/png;base64," in page
-    assert 'href="res/paper.html"' in (elsewhere / "index.html").read_text()
+    assert 'href="seed/paper.html"' in (elsewhere / "results" / "index.html").read_text()
     # the installed gradlab, not this checkout's
     where = _run([str(py), "-c", "import gradlab; print(gradlab.__file__)"], elsewhere)
     assert str(venv) in where

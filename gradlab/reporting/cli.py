@@ -33,7 +33,7 @@ from gradlab.analysis.engine import fd_errors
 from gradlab.analysis.summary import summarize
 from gradlab.arithmetic import formats
 from gradlab.objectives import seed_net
-from gradlab.reporting.html import write_index
+from gradlab.reporting.html import maybe_write_index
 from gradlab.reporting.paper import PaperError, build
 from gradlab.reporting.tables import read_table
 from gradlab.sweeps.runner import SweepLockedError
@@ -156,7 +156,7 @@ def _build_paper(name: str, results: Path) -> Path:
         raise CLIError(str(e)) from None
     try:
         paper = build(template, table, results / "paper.md")
-        write_index(results.resolve().parent)  # every study's paper and tables, side by side
+        maybe_write_index(results.resolve().parent)  # every study's paper and tables, side by side
     except FileNotFoundError as e:  # a figure the paper shows is missing
         raise CLIError(f"cannot write {results / 'paper.html'}: {e}") from None
     except OSError as e:

@@ -22,7 +22,7 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.anchors import anchors_plugin
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
-__all__ = ["paper_html", "write_index", "write_paper_html"]
+__all__ = ["maybe_write_index", "paper_html", "write_index", "write_paper_html"]
 
 _CSS = """
 body { font: 16px/1.55 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d1d1f;
@@ -118,6 +118,18 @@ def write_paper_html(paper_md: Path, meta: dict[str, Any] | None = None) -> Path
     return out
 
 
+_INDEX_MARK = '<meta name="generator" content="gradlab results index">'
+
+
+def maybe_write_index(results: Path) -> Path | None:
+    """:func:`write_index` for a folder named ``results`` (gradlab's default) or one that already
+    holds gradlab's index: never a new file in an arbitrary parent of a user's ``--out``."""
+    results = Path(results)
+    index = results / "index.html"
+    ours = index.exists() and _INDEX_MARK in index.read_text(encoding="utf-8", errors="replace")
+    return write_index(results) if results.name == "results" or ours else None
+
+
 def write_index(results: Path) -> Path:
     """``index.html`` of a folder of study results: each study's paper and tables."""
     results = Path(results)
@@ -131,8 +143,8 @@ def write_index(results: Path) -> Path:
         tabs = ", ".join(f"<a href=\"{study.name}/tables/{t.name}\">{html.escape(t.stem)}</a> "
                          f"(<a href=\"{study.name}/tables/{t.stem}.csv\">csv</a>)" for t in tables)
         items.append(f"<tr><th>{html.escape(study.name)}</th><td>{link}</td><td>{tabs}</td></tr>")
-    page = ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>gradlab results"
-            f"</title><style>{_CSS}</style></head><body><main><h1>gradlab results</h1>"
+    page = (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{_INDEX_MARK}"
+            f"<title>gradlab results</title><style>{_CSS}</style></head><body><main><h1>gradlab results</h1>"
             "<table><tr><th>study</th><th>paper</th><th>tables (parquet, csv)</th></tr>"
             f"{''.join(items)}</table></main></body></html>\n")
     out = results / "index.html"
