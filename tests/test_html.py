@@ -44,10 +44,11 @@ def test_a_page_embeds_its_figures_renders_math_and_tables(tmp_path: Path) -> No
                                                     "config": {"study": "x"}}).read_text()
     assert "<title>A title</title>" in page and 'src="data:image/png;base64,' in page
     assert "figures/e.png" not in page  # nothing links outside the page
+    assert '<span class="caption">E against h</span>' in page
     assert "<math" in page and "<mi>O</mi>" in page and "$" not in page
     assert "<td><code>||e|| / ||g||</code></td>" in page  # the pipes stay inside their cell
     assert 'href="#first-part"' in page and 'id="second-part"' in page  # the contents
-    assert "Provenance" in page and "0.2.0" in page and "&quot;study&quot;: &quot;x&quot;" in page
+    assert "Provenance" in page and "0.2.0" in page and "<th>study</th><td><code>&quot;x&quot;" in page
     moved = tmp_path / "moved.html"  # the page works anywhere: no relative link left
     moved.write_text(page)
 

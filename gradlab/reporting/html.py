@@ -19,6 +19,7 @@ from typing import Any
 
 from latex2mathml.converter import convert as latex_to_mathml
 from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
 from mdit_py_plugins.anchors import anchors_plugin
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
@@ -38,9 +39,11 @@ th, td { border: 1px solid #ccc; padding: 0.25rem 0.55rem; text-align: left; }
 th { background: #f0f0f3; } tr:nth-child(even) td { background: #fafafc; }
 code { font-size: 0.88em; background: #f3f3f6; padding: 0 0.2em; border-radius: 3px; }
 pre code { display: block; padding: 0.6rem; overflow-x: auto; }
-img { max-width: 100%; height: auto; display: block; margin: 1rem auto; }
+img { max-width: 100%; height: auto; display: block; margin: 1rem auto 0.3rem; }
+.caption { display: block; text-align: center; font-size: 0.88rem; color: #444; margin-bottom: 1.2rem; }
 footer { font-size: 0.8rem; color: #555; padding: 1.5rem; }
 footer td, footer th { font-size: 0.8rem; }
+table.config td code { white-space: normal; word-break: break-word; }
 """
 
 
@@ -56,6 +59,13 @@ def _markdown() -> MarkdownIt:
     md.use(dollarmath_plugin, allow_space=True, double_inline=True,
            renderer=lambda content, opts: _math(content, bool(opts.get("display_mode"))))
     md.use(anchors_plugin, min_level=2, max_level=3)
+    def captioned(self: RendererHTML, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        # a figure's alt text is its caption, shown under it
+        img = RendererHTML.image(self, tokens, idx, options, env)
+        alt = html.escape(tokens[idx].content)
+        return f'{img}<span class="caption">{alt}</span>' if alt else img
+
+    md.add_render_rule("image", captioned)
     return md
 
 
@@ -68,9 +78,11 @@ def _provenance(meta: dict[str, Any]) -> str:
     rows = [(k, v) for k, v in meta.items() if k not in ("attrs", "config")]
     config = meta.get("config", {})
     cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    conf = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td><code>{html.escape(json.dumps(v))}</code></td></tr>"
+        for k, v in (config.items() if isinstance(config, dict) else []))
     return (f"<h2 id=\"provenance\">Provenance</h2><table>{cells}</table>"
-            f"<p>Configuration of the run:</p><pre><code>{html.escape(json.dumps(config, indent=1))}"
-            "</code></pre>")
+            f"<p>Configuration of the run:</p><table class=\"config\">{conf}</table>")
 
 
 def paper_html(markdown: str, folder: Path, meta: dict[str, Any] | None = None) -> str:

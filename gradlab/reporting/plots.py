@@ -56,6 +56,7 @@ WORDS: dict[str, str] = {
     "grad_norm": "||g||", "sigma_u": "noise of J [u |J|]",
     "forward": "forward", "central": "central", "central4": "central, 4th order",
     "central6": "central, 6th order", "complex": "complex step",
+    "seed_net": "naive loss", "seed_net_stable": "stable loss (logaddexp)",
 }
 
 # one colour per format and per scheme, in every figure
