@@ -122,7 +122,7 @@ def curves(
     ax = _axes(ax)
     d = data[np.isfinite(data[y]) & (data[y] > 0)].copy()
     palette = None
-    if hue is not None:
+    if hue is not None and len(d):  # (an empty panel has no hue to colour)
         palette = _palette(hue, list(pd.unique(d[hue])))
         d[hue] = d[hue].map(words)
     if style_col is not None:
