@@ -167,3 +167,44 @@ def test_exact_zero_components_confirmed_by_fd_are_evidence() -> None:
     assert "exact zero, confirmed" in str(only_zero)
     # a zero where J has slope 1: FD refutes it
     assert not gl.check(lambda t: np.sum(t * t) + t[0], lambda t: 2 * t, theta=np.zeros(3)).passed
+
+
+_CORNERS = {  # piecewise-linear and flat functions, their gradients, and points on their corners
+    "relu6": (lambda t: np.clip(t, 0, 6).sum(), lambda t: ((t > 0) & (t < 6)).astype(float), [0.0, 6.0]),
+    "hardsigmoid": (lambda t: np.clip(t / 6 + 0.5, 0, 1).sum(), lambda t: ((t > -3) & (t < 3)) / 6.0,
+                    [-3.0, 3.0]),
+    "hardtanh": (lambda t: np.clip(t, -1, 1).sum(), lambda t: ((t > -1) & (t < 1)).astype(float),
+                 [-1.0, 1.0]),
+    "clamp": (lambda t: np.clip(t, -2, 0.5).sum(), lambda t: ((t > -2) & (t < 0.5)).astype(float),
+              [-2.0, 0.5]),
+    "round": (lambda t: np.round(t).sum(), lambda t: np.zeros_like(t), [0.5, 1.5]),
+    "abs": (lambda t: np.abs(t).sum(), lambda t: np.sign(t), [0.0]),
+}
+
+
+@pytest.mark.parametrize("fmt", ["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(_CORNERS))
+def test_corners_of_piecewise_linear_functions_are_kinks_not_failures(name: str, fmt: str) -> None:
+    f, g, corners = _CORNERS[name]
+    t = np.concatenate([np.random.default_rng(1).uniform(-4, 8, 20), corners, [1e-9]]).astype(fmt)
+    r = gl.check(f, g(t), t, format=fmt)
+    assert r.passed, r.report[r.report.status == "fail"]
+    assert set(r.report.status) <= {"ok", "zero", "kink"}
+
+
+def test_a_value_outside_the_one_sided_slopes_still_fails_at_a_corner() -> None:
+    f, g, _ = _CORNERS["relu6"]
+    t = np.array([0.0, 2.0, 3.0])
+    bad = g(t)
+    bad[0] = 2.0  # relu6's slopes at 0 are 0 and 1
+    r = gl.check(f, bad, t)
+    assert not r.passed and r.report.status[0] == "fail"
+
+
+def test_a_curved_smooth_function_is_no_corner() -> None:
+    # exp(10 t) bends hard, but its one-sided quotients converge: a 10% error still fails
+    t = np.array([0.1, -0.2, 0.3])
+    grad = 10 * np.exp(10 * t)
+    grad[1] *= 1.1
+    r = gl.check(lambda x: np.exp(10 * x).sum(), grad, t)
+    assert r.report.status[1] == "fail" and not r.passed
