@@ -242,7 +242,6 @@ class BallNamespace(ObjectArithmetic):
             f: np.frompyfunc(getattr(kind, f), 1, 1) for f in _FUNCS}
         self._type = acb if is_complex else arb
         self._to_arb = np.frompyfunc(acb_from_mpc if is_complex else arb_from_mpf, 1, 1)
-        self._real_of = np.frompyfunc(lambda z: z.real, 1, 1)
 
     def call(self, f: Callable[[Any, Namespace], Any], theta: np.ndarray, label: str) -> np.ndarray:
         """``f(theta, self)`` with Arb's precision set to this namespace's."""
@@ -342,14 +341,6 @@ class BallNamespace(ObjectArithmetic):
 
     def _zero_like(self, x: np.ndarray) -> Any:
         return acb(0) if self.is_complex else arb(0)
-
-    @_xp
-    def real(self, x: Any) -> Any:
-        if not self.is_complex:
-            return x
-        if isinstance(x, np.ndarray):
-            return np.asarray(self._real_of(x), dtype=object)
-        return x.real if isinstance(x, acb) else x
 
 
     @_xp

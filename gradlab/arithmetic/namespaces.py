@@ -757,9 +757,21 @@ class NumpyNamespace(Namespace):
         return np.max(np.real(x), axis=self._logical_axes(x, axis), keepdims=True).astype(self.dtype)
 
 
+_REAL_OF = np.frompyfunc(lambda z: z.real, 1, 1)
+
+
 class ObjectArithmetic(Namespace):
     """Reductions shared by the namespaces of Python number objects (mpmath numbers, Arb balls),
     whose own arithmetic rounds (or encloses) every operation and never overflows."""
+
+    @_xp
+    def real(self, x: Any) -> Any:
+        """The real part (the values themselves in real arithmetic)."""
+        if not self.is_complex:
+            return x
+        if isinstance(x, np.ndarray):
+            return np.asarray(_REAL_OF(x), dtype=object)
+        return getattr(x, "real", x)
 
     @_xp
     def sum(
@@ -812,7 +824,6 @@ class MPNamespace(ObjectArithmetic):
         self.name = f"mpmath[{prec} bits]"
         self.exact_dot = exact_dot and not is_complex
         self._zero = self.ctx.mpc(0) if is_complex else self.ctx.mpf(0)
-        self._real_of = np.frompyfunc(lambda z: z.real, 1, 1)
         self._to_ctx = np.frompyfunc(self.convert, 1, 1)
         self._ufuncs = {f: self._make_ufunc(f) for f in _UNARY}
 
@@ -945,14 +956,6 @@ class MPNamespace(ObjectArithmetic):
 
     def _zero_like(self, x: np.ndarray) -> Any:
         return self._zero
-
-    @_xp
-    def real(self, x: Any) -> Any:
-        if not self.is_complex:
-            return x
-        if isinstance(x, np.ndarray):
-            return np.asarray(self._real_of(x), dtype=object)
-        return getattr(x, "real", x)
 
 
     @_xp
