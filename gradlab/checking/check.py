@@ -393,20 +393,24 @@ def _bounds(cf: CoordinateFunction, sch: schs.Scheme, rows: _Rows, sigma: float,
 
 
 def _kink_rows(f: Any, cf: CoordinateFunction, sch: schs.Scheme, rows: _Rows, half: np.ndarray,
-               z: float, sigma: float, grad: np.ndarray) -> np.ndarray:
+               z: float, sigma: float, grad: np.ndarray, bound: np.ndarray) -> np.ndarray:
     """The rows whose stencil crosses a kink.
 
     For an Objective, exactly: a stencil point took another branch than theta. For a plain
-    callable, the quotient does not converge at the smooth rate, ``D(h) - D(h/2) ~ 2**q
-    (D(h/2) - D(h/4))``, while both differences stand above the rounding noise.
+    callable, either the quotient does not converge at the smooth rate, ``D(h) - D(h/2) ~ 2**q
+    (D(h/2) - D(h/4))``, while both differences stand above the rounding noise; or a row that
+    would fail sits on a corner (:func:`_one_sided_kinks`).
     """
     if isinstance(f, Objective):
         return branch_kinks(f, cf.theta, cf.fmt, sch, rows.h, rows.dirs)
     quarter, _ = fd_rows(cf, sch, rows.h / 4, rows.dirs, grad)
     d1, d2 = np.abs(rows.approx - half), np.abs(half - quarter)
     noise = z * sigma * sch.weight_norm / rows.h
-    return np.asarray((d1 > noise * math.sqrt(5)) & (d2 > noise * math.sqrt(20))
+    kink = np.asarray((d1 > noise * math.sqrt(5)) & (d2 > noise * math.sqrt(20))
                       & (d1 < 2.0 ** (sch.order - 1) * d2))
+    with np.errstate(invalid="ignore"):
+        suspect = ~kink & np.isfinite(rows.approx) & ~(np.abs(rows.approx - rows.expected) <= bound)
+    return kink | _one_sided_kinks(cf, rows, grad, bound, z, sigma, suspect)
 
 
 def _one_sided_kinks(cf: CoordinateFunction, rows: _Rows, grad: np.ndarray, bound: np.ndarray,
@@ -548,11 +552,7 @@ def check(
         rows = _directional_rows(fd, sch, pred, sigma, g_err, g, n_directions, seed)
     rows = _shrink_nonfinite(fd, sch, rows, g)
     z, bound, half = _bounds(fd, sch, rows, sigma, false_alarm, g, g_err)
-    kink = _kink_rows(f, fd, sch, rows, half, z, sigma, g)
-    if not isinstance(f, Objective):  # (an Objective's kinks are exact, from its branches)
-        with np.errstate(invalid="ignore"):
-            suspect = ~kink & np.isfinite(rows.approx) & ~(np.abs(rows.approx - rows.expected) <= bound)
-        kink = kink | _one_sided_kinks(fd, rows, g, bound, z, sigma, suspect)
+    kink = _kink_rows(f, fd, sch, rows, half, z, sigma, g, bound)
     report, ok, decided = _verdict(rows, bound, kink, kinks)
     report.insert(1, "format", fd.fmt.name)
     return CheckResult(
