@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from flint import arb, arb_series
+from flint import arb, arb_mat, arb_series
 
 from gradlab.analysis.bits import MAX_PREC, digits_to_bits
 from gradlab.arithmetic import formats, validation
@@ -39,7 +39,7 @@ from gradlab.arithmetic.balls import (
 from gradlab.arithmetic.objective import Objective, call_grad
 
 __all__ = ["DerivativeEnclosure", "Enclosure", "KinkError", "enclose", "enclose_derivatives",
-           "enclose_directional", "enclose_value"]
+           "enclose_directional", "enclose_value", "gradient_along"]
 
 
 class KinkError(ArithmeticError):
@@ -316,3 +316,24 @@ def enclose_directional(obj: Objective, format: formats.Format | str, directions
     out = np.empty(len(rows), dtype=object)
     out[:] = [s.coeffs()[1] if len(s.coeffs()) > 1 else arb(0) for s in series]
     return out
+
+
+def gradient_along(obj: Objective, format: formats.Format | str, grad: Any, directions: np.ndarray,
+                   prec: int) -> list[tuple[Any, Any, Any]]:
+    """Per row v of ``directions``, the balls of ``grad . v``, of ``sum |grad_i v_i|`` (the
+    dot product's scale) and of fn's own ``dJ/dv`` (:func:`enclose_directional`): balls of
+    ``grad . v`` and ``dJ/dv`` that miss each other prove that ``grad`` is not J's gradient.
+
+    Raises
+    ------
+    KinkError
+        As :func:`enclose_directional`.
+    """
+    dirs = np.asarray(directions, dtype=np.float64)
+    slopes = enclose_directional(obj, format, dirs, prec)
+    with working_precision(prec):  # the dot products in Arb's C
+        cols = dirs.T.tolist()
+        dots = (arb_mat([list(grad)]) * arb_mat([[arb(x) for x in row] for row in cols])).entries()
+        sizes = (arb_mat([[abs(g) for g in grad]])
+                 * arb_mat([[arb(abs(x)) for x in row] for row in cols])).entries()
+    return list(zip(dots, sizes, slopes, strict=True))

@@ -36,10 +36,10 @@ from typing import Any
 import mpmath
 import numpy as np
 import pandas as pd
-from flint import acb, arb, arb_mat
+from flint import acb, arb
 from tqdm.auto import tqdm
 
-from gradlab.analysis.enclosure import KinkError, enclose_derivatives, enclose_directional, enclose_value
+from gradlab.analysis.enclosure import KinkError, enclose_derivatives, enclose_value, gradient_along
 from gradlab.analysis.exact import (
     ExactResult,
     VerificationError,
@@ -782,11 +782,10 @@ def _enclosures_agree(ref: ExactResult, obj: Objective, fmt: fmts.Format, orders
         if not enclose_value(obj, fmt, ref.prec).overlaps(arb_ball(ref.value, ref.value_radius)):
             return False
         v = np.random.default_rng(1).standard_normal((1, obj.n_params))
-        slope = enclose_directional(obj, fmt, v, ref.prec)[0]
-        with working_precision(ref.prec):
-            grad = arb_mat([[arb_ball(g, r) for g, r in zip(ref.grad, ref.grad_radius, strict=True)]])
-            if not (grad * arb_mat([[arb(x)] for x in v[0].tolist()]))[0, 0].overlaps(slope):
-                return False
+        grad = [arb_ball(g, r) for g, r in zip(ref.grad, ref.grad_radius, strict=True)]
+        dot, _, slope = gradient_along(obj, fmt, grad, v, ref.prec)[0]
+        if not dot.overlaps(slope):
+            return False
         if not orders:
             return True
         mine = enclose_derivatives(obj, fmt, tuple(orders), coords, digits=6)
