@@ -138,11 +138,7 @@ def acb_from_mpc(z: Any) -> acb:
 
 def mpf_mid(b: arb) -> mpmath.mpf:
     """The ball's midpoint, exactly (NaN, or an infinity, for a ball that is not finite)."""
-    mid = b.mid()
-    if not mid.is_finite():
-        return mpmath.mpf(float(mid))  # nan, +inf or -inf
-    man, exp = mid.man_exp()
-    return mpmath.mp.make_mpf(mpmath.libmp.from_man_exp(int(man), int(exp)))
+    return exact_mpf(b)
 
 
 def arb_upper(b: arb) -> float:
