@@ -20,6 +20,7 @@ from gradlab.checking import adapters
 from gradlab.checking.check import CheckResult, check
 from gradlab.checking.exercise import ExerciseCheck, exercise_check
 from gradlab.steps import OptimalStep, StepResult, optimal_step
+from gradlab.steps.gradient import GradientResult, gradient
 from gradlab.sweeps import fits, scaling
 from gradlab.sweeps import runner as sweep
 
@@ -29,6 +30,7 @@ __all__ = [
     "Enclosure",
     "ExactResult",
     "ExerciseCheck",
+    "GradientResult",
     "NoiseResult",
     "Objective",
     "OptimalStep",
@@ -43,6 +45,7 @@ __all__ = [
     "fd_errors",
     "fits",
     "formats",
+    "gradient",
     "noise_level",
     "objectives",
     "optimal_step",

@@ -73,7 +73,7 @@ class Scheme:
         return self.name
 
 
-def fd_weights(offsets: tuple[int, ...], derivative: int = 1) -> tuple[Fraction, ...]:
+def fd_weights(offsets: tuple[int | Fraction, ...], derivative: int = 1) -> tuple[Fraction, ...]:
     """Exact weights c_j with sum_j c_j phi(k_j h) / h**m = phi^(m)(0) + O(h**p).
 
     Solves the Taylor moment conditions sum_j c_j k_j**r / r! = [r == m],

@@ -70,7 +70,7 @@ class OptimalStep:
                                 "predicted_error": self.predicted_error})
 
 
-def _noise(cf: CoordinateFunction, n_lines: int, nf: int, seed: int) -> float:
+def line_noise(cf: CoordinateFunction, n_lines: int, nf: int, seed: int) -> float:
     """ECnoise on lines of points exactly representable in the format (as
     :func:`gradlab.noise_level` samples them), median over the lines that detect noise."""
     rng = np.random.default_rng(seed)
@@ -162,7 +162,7 @@ def optimal_step(
     f = validation.function("f", f)
     cf = CoordinateFunction(f, validation.point("theta", theta, f), validation.one_format("format", format))
     q = sch.order
-    sigma = _noise(cf, n_lines, nf, seed)
+    sigma = line_noise(cf, n_lines, nf, seed)
     noise_found = np.isfinite(sigma)
     j0 = cf.center()  # one evaluation of J(theta), for the floor and the pilot spacing
     if not noise_found:

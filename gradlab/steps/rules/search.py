@@ -24,7 +24,7 @@ from gradlab.arithmetic import schemes as schs
 from gradlab.arithmetic import validation
 from gradlab.arithmetic.coordinate import CoordinateFunction
 from gradlab.arithmetic.stencil import stencil
-from gradlab.steps.optimal import _noise
+from gradlab.steps.optimal import line_noise
 from gradlab.steps.results import FunctionLike, Status, StepResult
 
 __all__ = [
@@ -206,7 +206,7 @@ def noise_level(
     if noise == "roundoff":
         return Noise(floor, "roundoff: u |J(theta)|", True)
     if noise == "ecnoise":
-        sigma = _noise(cf, n_lines, nf, seed)
+        sigma = line_noise(cf, n_lines, nf, seed)
         if math.isfinite(sigma) and sigma > 0:
             return Noise(sigma, "ecnoise", True)
         return Noise(floor, "roundoff: u |J(theta)| (ECnoise detected no noise)", False)
