@@ -306,7 +306,7 @@ def test_no_curvature_is_reported(name: str) -> None:
 def test_noise_not_detected_sets_status_3(monkeypatch: pytest.MonkeyPatch) -> None:
     """When ECnoise finds no noise the level falls back to one rounding of J, u |J|, and
     every coordinate that otherwise succeeded says so with status 3."""
-    monkeypatch.setattr(search, "_noise", lambda *args: math.nan)
+    monkeypatch.setattr(search, "line_noise", lambda *args: math.nan)
     res = sr.more_wild(noisy_sin, THETA)
     assert "ECnoise detected no noise" in res.info["noise_source"]
     assert res.info["noise"] == 2.0**-53 * abs(noisy_sin(THETA))
