@@ -20,7 +20,7 @@ from gradlab.checking import adapters
 from gradlab.checking.check import CheckResult, check
 from gradlab.checking.exercise import ExerciseCheck, exercise_check
 from gradlab.steps import OptimalStep, StepResult, optimal_step
-from gradlab.steps.gradient import GradientResult, gradient
+from gradlab.steps.estimator import GradientResult, gradient
 from gradlab.sweeps import fits, scaling
 from gradlab.sweeps import runner as sweep
 

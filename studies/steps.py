@@ -31,6 +31,7 @@ from gradlab.steps.rules import RULES
 DESCRIPTION = "step-size rules, optimal_step and the peers' tools against the exact optimum"
 FORMATS = ["float64", "float32", "float16", "bfloat16"]
 SCHEMES = ["forward", "central"]
+GRADIENT_FORMATS = ["float64", "float32", "float16"]
 PEER_SCHEME = {  # the scheme each peer's default uses (docs/references.md, "What peers do")
     "scipy_approx_fprime": "forward",
     "scipy_approx_derivative_2point": "forward",
@@ -60,6 +61,111 @@ def benchmark_set(quick: bool = False) -> list[Objective]:
         ob.quadratic(n=8, cond=100.0, seed=11),
     ]
     return [full[k] for k in (0, 1, 2, 7, 10, 12)] if quick else full
+
+
+def gradient_set(quick: bool = False) -> list[Objective]:
+    """At least 20 smooth objectives for ``gl.gradient`` against numdifftools: networks with
+    smooth activations and losses, regressions, closed-form sums and quadratics at several
+    parameter scales and sizes."""
+    ob = gl.objectives
+    full = [
+        ob.seed_net(),
+        ob.seed_net(stable=True),
+        ob.mlp((4, 8, 1), "tanh", "bce", sigma=1.0, seed=1),
+        ob.mlp((4, 8, 1), "tanh", "bce", sigma=0.3, seed=20),
+        ob.mlp((3, 6, 6, 1), "tanh", "bce", sigma=1.0, seed=16),
+        ob.mlp((6, 12, 1), "tanh", "mse", sigma=0.1, seed=3),
+        ob.mlp((6, 12, 1), "tanh", "mse", sigma=3.0, seed=4),
+        ob.mlp((8, 4, 2), "sigmoid", "mse", sigma=1.0, seed=17),
+        ob.mlp((5, 10, 3), "sigmoid", "softmax", sigma=1.0, seed=5),
+        ob.logistic_regression(n_features=10, n_samples=32, seed=6),
+        ob.logistic_regression(n_features=20, n_samples=64, seed=18),
+        ob.softmax_regression(n_features=5, n_classes=3, n_samples=16, seed=7),
+        ob.softmax_regression(n_features=8, n_classes=4, n_samples=32, seed=19),
+        ob.smooth_sum("exp", n=8, seed=8),
+        ob.smooth_sum("exp", n=8, scale=0.1, seed=21),
+        ob.smooth_sum("exp", n=16, scale=10.0, seed=12),
+        ob.smooth_sum("sin", n=8, seed=9),
+        ob.smooth_sum("sin", n=16, scale=0.01, seed=13),
+        ob.smooth_sum("poly", n=8, seed=10),
+        ob.smooth_sum("poly", n=8, scale=3.0, seed=14),
+        ob.quadratic(n=8, cond=100.0, seed=11),
+        ob.quadratic(n=20, cond=1e4, scale=10.0, seed=15),
+    ]
+    return [full[k] for k in (0, 1, 9, 13, 16, 20)] if quick else full
+
+
+def _bar_row(obj: Objective, fmt: str, tool: str, grad: np.ndarray, approx: np.ndarray,
+             bar: np.ndarray, nfev: int, flagged: np.ndarray) -> dict[str, Any]:
+    """One tool's gradient and error estimate against the exact gradient."""
+    err = np.abs(approx - grad)
+    use = ~flagged & np.isfinite(err)
+    pos = use & (err > 0)
+    norm = float(np.linalg.norm(grad))
+    return {
+        "objective": obj.name, "n_params": obj.n_params, "format": fmt, "tool": tool,
+        "nfev": nfev, "max_abs_error": float(np.max(err[use])) if use.any() else math.nan,
+        "max_rel_error": float(np.max(err[use]) / norm) if use.any() and norm > 0 else math.nan,
+        "n_components": int(use.sum()), "n_flagged": int((~use).sum()),
+        "n_covered": int(np.sum(err[use] <= bar[use])),
+        "n_exact": int(np.sum(use & (err == 0))),
+        "median_sharpness": float(np.median(bar[pos] / err[pos])) if pos.any() else math.nan,
+        "error": "" if use.any() else "no finite estimate",
+    }
+
+
+def _gradient_rows(obj: Objective, fmt: str, grad: np.ndarray) -> list[dict[str, Any]]:
+    """gl.gradient and numdifftools' Gradient (if installed), each with its error estimate."""
+    rows = []
+    try:
+        res = gl.gradient(obj, format=fmt)
+        rows.append(_bar_row(obj, fmt, "gl.gradient", grad, res.grad, res.error, res.nfev,
+                             res.status == "nonfinite"))
+    except ValueError as exc:  # J not finite at theta in the format: recorded, not dropped
+        rows.append({"objective": obj.name, "n_params": obj.n_params, "format": fmt,
+                     "tool": "gl.gradient", "error": str(exc)})
+    if "numdifftools_gradient" in PEERS:
+        nd = PEERS["numdifftools_gradient"](obj, format=fmt)
+        est = np.asarray(nd.info["error_estimate"], dtype=np.float64)
+        rows.append(_bar_row(obj, fmt, "numdifftools", grad, nd.approx, est, nd.nfev,
+                             ~np.isfinite(nd.approx)))
+    return rows
+
+
+def _gradient_numbers(gt: pd.DataFrame) -> dict[str, str]:
+    """The gradient section's numbers: wins in float64, coverage and sharpness per format."""
+    out: dict[str, str] = {"n_grad_objectives": str(gt.objective.nunique())}
+    ok = gt[gt.error.fillna("") == ""]
+    f64 = ok[ok.format == "float64"].pivot(index="objective", columns="tool",
+                                           values=["max_abs_error", "nfev"])
+    if "numdifftools" in f64["nfev"].columns:
+        wins = ((f64["max_abs_error"]["gl.gradient"] <= f64["max_abs_error"]["numdifftools"])
+                & (f64["nfev"]["gl.gradient"] < f64["nfev"]["numdifftools"]))
+        out["grad_wins"] = str(int(wins.sum()))
+        out["grad_pairs"] = str(len(wins))
+        out["grad_wins_pct"] = sci(100 * float(wins.mean()), 3)
+        out["grad_losses"] = ", ".join(
+            f"{o} (max error {sci(f64['max_abs_error']['gl.gradient'][o])} against "
+            f"{sci(f64['max_abs_error']['numdifftools'][o])})" for o in wins.index[~wins]) or "none"
+        ratio = f64["nfev"]["gl.gradient"] / f64["nfev"]["numdifftools"]
+        out["grad_nfev_ratio"] = sci(float(np.median(ratio)))
+    lines = ["| format | tool | objectives | components covered | median bar / error "
+             r"| median max error / \|\|g\|\| | median nfev | flagged components |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (fmt, tool), g in ok.groupby(["format", "tool"], sort=False):
+        cov = g.n_covered.sum() / g.n_components.sum()
+        key = re.sub(r"[^A-Za-z0-9]", "_", f"{tool}_{fmt}")
+        out[f"cov_{key}"] = sci(100 * float(cov), 3)
+        out[f"sharp_{key}"] = sci(float(np.nanmedian(g.median_sharpness)))
+        lines.append(f"| {fmt} | {tool} | {len(g)} | {sci(100 * float(cov), 3)}% "
+                     f"| {sci(float(np.nanmedian(g.median_sharpness)))} "
+                     f"| {sci(float(np.nanmedian(g.max_rel_error)))} | {sci(float(g.nfev.median()))} "
+                     f"| {int(g.n_flagged.sum())} |")
+    out["grad_table"] = "\n".join(lines)
+    failed = gt[gt.error.fillna("") != ""]
+    out["grad_failed"] = ", ".join(f"{r.objective} in {r.format} ({r.tool}: {r.error})"
+                                   for r in failed.itertuples()) or "none"
+    return out
 
 
 def _row(obj: Objective, fmt: str, scheme: str, rule: str, kind: str, res: StepResult | None,
@@ -119,8 +225,8 @@ def _score(obj: Objective, fmt: str, grad: np.ndarray, orcs: dict[str, Any]) -> 
     return rows
 
 
-def _numbers(table: pd.DataFrame) -> pd.DataFrame:
-    out: dict[str, str] = {}
+def _numbers(table: pd.DataFrame, gradients: pd.DataFrame) -> pd.DataFrame:
+    out: dict[str, str] = _gradient_numbers(gradients)
     core = table[table.format.isin(["float64", "float32"])]
     pred = core[core.rule == "optimal_step_global"]
     out["n_objectives"] = str(table.objective.nunique())
@@ -161,6 +267,7 @@ def run(out: Path, quick: bool = False, progress: bool = True,
     objectives = benchmark_set(quick)
     meta = provenance({"study": "steps", "quick": quick, "formats": fmts, "schemes": SCHEMES,
                        "objectives": [o.name for o in objectives], "rules": list(RULES),
+                       "gradient_objectives": [o.name for o in gradient_set(quick)],
                        "peers": list(PEERS)})
     rows: list[dict[str, Any]] = []
     for obj in tqdm(objectives, desc="steps study", disable=not progress):
@@ -169,8 +276,15 @@ def run(out: Path, quick: bool = False, progress: bool = True,
             orcs = {s: oracle(obj, grad, fmt, s) for s in SCHEMES}
             rows += _score(obj, fmt, grad, orcs)
     table = pd.DataFrame(rows)
-    numbers = _numbers(table)
+    grad_rows: list[dict[str, Any]] = []
+    for obj in tqdm(gradient_set(quick), desc="gradient estimates", disable=not progress):
+        for fmt in GRADIENT_FORMATS:
+            grad = np.array([float(v) for v in gl.exact(obj, fmt, digits=30, orders=()).grad])
+            grad_rows += _gradient_rows(obj, fmt, grad)
+    gradients = pd.DataFrame(grad_rows)
+    numbers = _numbers(table, gradients)
     paths = [write_table(table, out / "tables" / "rules", meta),
+             write_table(gradients, out / "tables" / "gradient", meta),
              write_table(numbers, out / "tables" / "numbers", meta)]
     finite = table[np.isfinite(table.ratio) & (table.ratio > 0)]
     fig = plots.facet(finite, plots.ratio_strip, col="scheme", ncols=2, size=(6.0, 7.5),

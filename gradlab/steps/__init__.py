@@ -9,7 +9,7 @@ format="float64", scheme="central", **options) -> StepResult``, where ``f`` is a
 format and counts evaluations, so every rule's cost is measured the same way.
 """
 
-from gradlab.steps.gradient import GradientResult, gradient
+from gradlab.steps.estimator import GradientResult, gradient
 from gradlab.steps.grid_oracle import Oracle, oracle
 from gradlab.steps.optimal import OptimalStep, optimal_step
 from gradlab.steps.results import STATUS, Status, StepResult, StepRule

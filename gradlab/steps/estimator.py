@@ -65,8 +65,9 @@ METHODS = ("auto", "central", "central4", "central6")
 _AUTO = ((2.0**-40, "central6"), (2.0**-20, "central4"), (math.inf, "central"))
 LEVELS = (1, 2, 4)
 Z = 3.0  # the rounding term's multiple of its standard deviation
-MAX_ROUNDS = 6
-_MAX_REL = 1 / 32  # the largest step, relative to the coordinate's scale
+MAX_ROUNDS = 8
+_MAX_REL = 1 / 8  # the largest step, relative to the coordinate's scale
+_GROWTH = 8  # where no truncation is seen, the next step is this many times larger
 #: ECnoise on one line of nine points underestimates the noise by more than 1.5x in about
 #: a fifth of the lines (measured on Gaussian and uniform noise: its 10th percentile is
 #: 0.52 sigma, its median 0.9 sigma); the bar takes 1.5 times the line's estimate.
@@ -81,6 +82,8 @@ STATUSES = {
                 "largest truncation the noise could hide",
     "kink": "theta lies on a kink: the one-sided derivatives differ; the value is their mean "
             "and the bar half their difference",
+    "discontinuous": "J jumps within the smallest stencil tried: the value is the quotient "
+                     "there, with no bar (inf)",
     "not_asymptotic": "the differences never followed the scheme's order: the bar is the "
                       "spread of the estimates at the last three steps",
     "nonfinite": "J was not finite at a stencil point at every step tried: no estimate",
@@ -176,6 +179,7 @@ class _Round:
     value: np.ndarray  # E
     truncation: np.ndarray  # Delta_1 / (2^q - 1)
     rounding_sd: np.ndarray  # sigma ||c_E||
+    quotient_sd: np.ndarray  # sigma ||c_l|| per level, shape (n, len(LEVELS))
     delta_sd: np.ndarray  # sigma ||c_2 - c_1||, sigma ||c_4 - c_2||: shape (n, 2)
     deltas: np.ndarray  # Delta_1, Delta_2: shape (n, 2)
     second: np.ndarray  # (J(lh) + J(-lh) - 2 J0) / (lh) per level, shape (n, len(LEVELS))
@@ -217,7 +221,8 @@ def _round(pts: _Points, idx: np.ndarray, h: np.ndarray, scheme: schs.Scheme,
     second = np.stack([(diff[:, col[lv]] + diff[:, col[-lv]]) / (lv * h) for lv in LEVELS], axis=1)
     second_sd = sd[:, None] * math.sqrt(6) / (np.array(LEVELS)[None, :] * h[:, None])  # J(lh), J(-lh), 2 J0
     return _Round(quotients=quot, value=np.einsum("nm,nm->n", c_e, diff), truncation=deltas[:, 0] / r,
-                  rounding_sd=sd * np.linalg.norm(c_e, axis=1), delta_sd=delta_sd, deltas=deltas,
+                  rounding_sd=sd * np.linalg.norm(c_e, axis=1),
+                  quotient_sd=sd[:, None] * np.linalg.norm(coef, axis=2).T, delta_sd=delta_sd, deltas=deltas,
                   second=second, second_sd=second_sd, finite=finite)
 
 
@@ -254,18 +259,30 @@ def _power_of_two(h: np.ndarray) -> np.ndarray:
     return np.ldexp(1.0, np.round(np.log2(h)).astype(np.int64))
 
 
-def _kinks(rd: _Round) -> np.ndarray:
-    """The second difference over l h equal at every step (a jump in the slope) and resolved:
-    a smooth J's shrinks in proportion to the step."""
+def _kinks(rd: _Round) -> tuple[np.ndarray, np.ndarray]:
+    """Kinks and jumps in the stencil, from the second differences over l h, where they are
+    resolved at every step: a smooth J's grow in proportion to the step (4x from h to 4h,
+    or more where J'' = 0), a kink's stay the same (the jump in the slope), a
+    discontinuity's shrink as 1 / h."""
     s = rd.second
     resolved = np.all(np.abs(s) > Z * rd.second_sd, axis=1)
+    d = rd.quotients
     with np.errstate(divide="ignore", invalid="ignore"):
-        flat = np.abs(s[:, 2] / s[:, 0]) < 2  # smooth: 4 (or more, where J'' = 0)
-    return resolved & flat
+        ratio = np.abs(s[:, 2] / s[:, 0])
+        # an odd jump leaves the second differences alone; the quotients grow as 1 / h
+        growth = d[:, 0] / d[:, 2]
+    odd = np.all(np.abs(rd.deltas) > Z * rd.delta_sd, axis=1) & (growth > 2.5) & (growth < 6)
+    return resolved & (ratio >= 0.5) & (ratio < 2), (resolved & (ratio < 0.5)) | odd
 
 
-def _assess(rd: _Round, q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per coordinate: asymptotic, truncation resolved, and the error bar."""
+def _assess(rd: _Round, q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per coordinate: asymptotic, truncation resolved, the estimate and its error bar.
+
+    Where neither difference rises above its noise (the rounding regime) the quotient at
+    the largest step, ``D_4``, may have the smaller bar: its rounding is a quarter of
+    D_1's, and its truncation is at most ``2^q (|Delta_2| + z sd) / (2^q - 1)``. The
+    estimate with the smaller bar is reported.
+    """
     res = np.abs(rd.deltas) > Z * rd.delta_sd
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = rd.deltas[:, 1] / rd.deltas[:, 0]
@@ -273,9 +290,13 @@ def _assess(rd: _Round, q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # both resolved: the ratio decides; only Delta_1: Delta_2, 2^q times larger, should be too
     asymptotic = np.where(res[:, 0] & res[:, 1], in_window, ~(res[:, 0] & ~res[:, 1]))
     resolved = res[:, 0] | res[:, 1]
-    # unresolved: the truncation of D_1 is at most what the noise of Delta_1 could hide
-    trunc = np.where(resolved, np.abs(rd.truncation), Z * rd.delta_sd[:, 0] / (2.0**q - 1))
-    return asymptotic, resolved, trunc + Z * rd.rounding_sd
+    r = 2.0**q - 1
+    hidden = (np.abs(rd.deltas) + Z * rd.delta_sd) / r  # the truncation the noise could hide
+    bar_e = np.where(resolved, np.abs(rd.truncation), hidden[:, 0]) + Z * rd.rounding_sd
+    bar_4 = 2.0**q * hidden[:, 1] + Z * rd.quotient_sd[:, 2]
+    use_4 = ~resolved & (bar_4 < bar_e)
+    value = np.where(use_4, rd.quotients[:, 2], rd.value)
+    return asymptotic, resolved, value, np.where(use_4, bar_4, bar_e)
 
 
 def _next_step(rd: _Round, h: np.ndarray, cap: np.ndarray, asymptotic: np.ndarray,
@@ -286,7 +307,7 @@ def _next_step(rd: _Round, h: np.ndarray, cap: np.ndarray, asymptotic: np.ndarra
         t = np.where(np.abs(rd.deltas[:, 0]) > Z * rd.delta_sd[:, 0], np.abs(rd.truncation),
                      np.abs(rd.deltas[:, 1]) / (2.0**q * (2.0**q - 1)))
         best = h * (Z * rd.rounding_sd / (q * t)) ** (1 / (q + 1))
-    target = np.where(~asymptotic, h / 2, np.where(resolved & np.isfinite(best), best, 4 * h))
+    target = np.where(~asymptotic, h / 2, np.where(resolved & np.isfinite(best), best, _GROWTH * h))
     return np.minimum(_power_of_two(np.maximum(target, np.finfo(np.float64).tiny)), cap)
 
 
@@ -298,9 +319,9 @@ def _sharpen(best: _Best, pts: _Points, scheme: schs.Scheme, sigma: float, floor
         return
     h = best.h[idx]
     rd = _round(pts, idx, h, scheme, _line_noise(pts, idx, h, sigma, floor))
-    asym, resolved, bar = _assess(rd, scheme.order)
+    asym, resolved, value, bar = _assess(rd, scheme.order)
     keep = asym
-    best.keep(idx[keep], rd.value[keep], bar[keep], h[keep],
+    best.keep(idx[keep], value[keep], bar[keep], h[keep],
               np.where(resolved[keep], "ok", "rounding"))
 
 
@@ -382,41 +403,46 @@ def gradient(
     # the smallest step: 64 spacings of theta_i, where the offsets are still exact and distinct
     spacing = np.spacing(np.abs(cf.theta)).astype(np.float64)
     floor_h = np.minimum(np.ldexp(1.0, np.ceil(np.log2(64 * spacing)).astype(np.int64)), cap)
-    rel = min((sigma / max(abs(j0), floor)) ** (1 / (q + 1)), _MAX_REL)
+    rel = min((sigma / max(abs(j0), floor)) ** (1 / (q + 3)), _MAX_REL)  # order q + 2 after Richardson
     h = np.minimum(_power_of_two(rel * scale), cap)
 
     best = _Best(cf.n)
     todo = np.arange(cf.n)
     for rnd in range(MAX_ROUNDS):
         rd = _round(pts, todo, h[todo], scheme, sigma)
-        asym, resolved, bar = _assess(rd, q)
-        kink = _kinks(rd) & rd.finite
-        valid = rd.finite & asym & ~kink
+        asym, resolved, value, bar = _assess(rd, q)
+        kink, jump = _kinks(rd)
+        kink &= rd.finite
+        jump &= rd.finite
+        valid = rd.finite & asym & ~kink & ~jump
         improved = valid & (bar < best.error[todo])
         had = np.isfinite(best.error[todo])
-        best.keep(todo[improved], rd.value[improved], bar[improved], h[todo][improved],
+        best.keep(todo[improved], value[improved], bar[improved], h[todo][improved],
                   np.where(resolved[improved], "ok", "rounding"))
         # second = g+ - g- on a kink at theta; the quotients' spread covers a jump nearby
         spread = np.max(np.abs(rd.quotients - rd.quotients[:, :1]), axis=1)
         kink_bar = np.maximum(np.abs(rd.second[:, 0]) / 2, spread) + Z * rd.rounding_sd
         better = kink & (kink_bar < best.error[todo])
         best.keep(todo[better], rd.quotients[better, 0], kink_bar[better], h[todo][better], "kink")
+        first = jump & ~np.isfinite(best.error[todo]) & (best.status[todo] != "discontinuous")
+        best.keep(todo[first], rd.quotients[first, 0], math.inf, h[todo][first], "discontinuous")
         # a kink within the stencil but off theta leaves it at a smaller step
         # a point beyond J's domain (or range): 16 times closer
         nxt = np.where(~rd.finite, h[todo] / 16, np.where(
-            kink, h[todo] / 4, _next_step(rd, h[todo], cap[todo], asym, resolved, q)))
+            kink | jump, h[todo] / 4, _next_step(rd, h[todo], cap[todo], asym, resolved, q)))
         nxt = np.maximum(nxt, floor_h[todo])
         # settled: within a factor 2 of the best step; past the best step seen (worse, or
         # out of the asymptotic regime again); or at the smallest step
         done = valid & (np.abs(np.log2(nxt / h[todo])) <= 1)
         done |= ~valid & (h[todo] <= floor_h[todo])
-        kinked = best.status[todo] == "kink"  # shrinking until the kink leaves the stencil
+        # shrinking until the kink or jump leaves the stencil
+        kinked = np.isin(best.status[todo], ("kink", "discontinuous"))
         done |= had & ~kinked & ((valid & ~improved) | (rd.finite & ~asym))
         if rnd == MAX_ROUNDS - 1:
             done[:] = True
         # never in the asymptotic regime: the estimate of the last round, with the spread
         # of its quotients as the bar
-        lost = done & ~np.isfinite(best.error[todo]) & rd.finite
+        lost = done & ~np.isfinite(best.error[todo]) & rd.finite & (best.status[todo] != "discontinuous")
         spread = np.max(np.abs(rd.quotients[lost] - rd.value[lost, None]), axis=1)
         best.keep(todo[lost], rd.value[lost], np.maximum(bar[lost], spread), h[todo][lost],
                   "not_asymptotic")
