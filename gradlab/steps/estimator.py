@@ -235,7 +235,7 @@ class _Best:
         self.h = np.full(n, math.nan)
         self.status = np.full(n, "nonfinite", dtype=object)
 
-    def keep(self, idx: np.ndarray, grad: np.ndarray, error: np.ndarray, h: np.ndarray,
+    def keep(self, idx: np.ndarray, grad: np.ndarray, error: np.ndarray | float, h: np.ndarray,
              status: Any) -> None:
         self.grad[idx], self.error[idx], self.h[idx], self.status[idx] = grad, error, h, status
 
