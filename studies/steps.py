@@ -158,6 +158,7 @@ def _gradient_numbers(gt: pd.DataFrame) -> dict[str, str]:
         out[f"cov_{key}"] = sci(100 * float(cov), 3)
         out[f"sharp_{key}"] = sci(float(np.nanmedian(g.median_sharpness)))
         lines.append(f"| {fmt} | {tool} | {len(g)} | {sci(100 * float(cov), 3)}% "
+                     f"({int(g.n_covered.sum())} of {int(g.n_components.sum())}) "
                      f"| {sci(float(np.nanmedian(g.median_sharpness)))} "
                      f"| {sci(float(np.nanmedian(g.max_rel_error)))} | {sci(float(g.nfev.median()))} "
                      f"| {int(g.n_flagged.sum())} |")

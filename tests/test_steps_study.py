@@ -26,3 +26,10 @@ def test_steps_study_rows(tmp_path: Path) -> None:
     assert np.median(pred.log2_h_vs_oracle_global) <= 1
     numbers = read_table(tmp_path / "tables" / "numbers")
     assert {"rules_table", "pred_within2_pct", "pred_median_log2"} <= set(numbers.name)
+    assert len(module.gradient_set()) >= 20
+    grads = read_table(tmp_path / "tables" / "gradient")
+    assert set(grads.format) == set(module.GRADIENT_FORMATS)
+    ours = grads[(grads.tool == "gl.gradient") & (grads.error == "")]
+    assert ours.n_covered.sum() >= 0.9 * ours.n_components.sum()
+    assert (ours.n_covered <= ours.n_components).all()
+    assert {"grad_table", "cov_gl_gradient_float64", "grad_failed"} <= set(numbers.name)
