@@ -19,6 +19,7 @@ from gradlab.arithmetic.objective import Objective
 from gradlab.checking import adapters
 from gradlab.checking.check import CheckResult, check
 from gradlab.checking.exercise import ExerciseCheck, exercise_check
+from gradlab.checking.jacobian import JacobianCheckResult, check_jacobian
 from gradlab.steps import OptimalStep, StepResult, optimal_step
 from gradlab.steps.estimator import GradientResult, gradient
 from gradlab.sweeps import fits, scaling
@@ -31,6 +32,7 @@ __all__ = [
     "ExactResult",
     "ExerciseCheck",
     "GradientResult",
+    "JacobianCheckResult",
     "NoiseResult",
     "Objective",
     "OptimalStep",
@@ -39,6 +41,7 @@ __all__ = [
     "adapters",
     "attribute_noise",
     "check",
+    "check_jacobian",
     "enclose",
     "exact",
     "exercise_check",

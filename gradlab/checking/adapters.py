@@ -12,6 +12,7 @@ optional dependency (``pip install gradlab[torch]``); the adapter imports it laz
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import ml_dtypes
@@ -19,7 +20,7 @@ import numpy as np
 
 from gradlab.arithmetic import formats as fmts
 
-__all__ = ["from_jax", "from_torch"]
+__all__ = ["ModuleProblem", "from_jax", "from_torch", "from_torch_module", "from_torch_vjp"]
 
 
 def _torch() -> Any:
@@ -41,9 +42,10 @@ def _torch_dtype(fmt: fmts.Format) -> Any:
 
 def _to_torch(x: np.ndarray, fmt: fmts.Format) -> Any:
     torch = _torch()
+    arr = np.ascontiguousarray(np.asarray(x).astype(fmt.dtype))  # a wider x is rounded once
     if fmt.name == "bfloat16":  # same bits: numpy's bfloat16 (ml_dtypes) viewed as torch's
-        return torch.from_numpy(np.ascontiguousarray(x).view(np.int16).copy()).view(torch.bfloat16)
-    return torch.from_numpy(np.ascontiguousarray(x).astype(fmt.dtype).copy())
+        return torch.from_numpy(arr.view(np.int16).copy()).view(torch.bfloat16)
+    return torch.from_numpy(arr.copy())
 
 
 def _to_numpy(t: Any, fmt: fmts.Format) -> np.ndarray:
@@ -86,22 +88,136 @@ def from_torch(
     dtype = _torch_dtype(fmt)
     torch = _torch()
 
-    def f(x: np.ndarray) -> Any:
+    def f(*xs: np.ndarray) -> Any:
+        with torch.no_grad():
+            y = fn(*(_to_torch(x, fmt) for x in xs))
+        if y.dtype != dtype:
+            raise TypeError(f"fn returned {y.dtype} for a {dtype} input: it upcasts")
+        if y.numel() != 1:
+            raise ValueError(f"fn must return a scalar, got shape {tuple(y.shape)}; for a vector "
+                             "output use from_torch_vjp and gradlab.check_jacobian")
+        return _to_numpy(y.reshape(()), fmt)[()]
+
+    def grad(*xs: np.ndarray) -> Any:
+        ts = [_to_torch(x, fmt).requires_grad_(True) for x in xs]
+        gs = torch.autograd.grad(fn(*ts), ts)
+        out = tuple(_to_numpy(g, fmt) for g in gs)
+        return out[0] if len(out) == 1 else out
+
+    return f, grad
+
+
+def from_torch_vjp(
+    fn: Callable[[Any], Any], format: fmts.Format | str = "float32"
+) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """Wrap a vector-valued ``fn(theta: torch.Tensor) -> tensor`` for :func:`gradlab.check_jacobian`.
+
+    Returns
+    -------
+    f, vjp : callables on numpy arrays of the format's dtype
+        ``f(x)`` returns the outputs, flattened; ``vjp(x, v)`` the vector-Jacobian product
+        PyTorch's backward computes for the cotangent ``v`` (``torch.autograd.grad`` with
+        ``grad_outputs``).
+    """
+    fmt = fmts.get(format)
+    dtype = _torch_dtype(fmt)
+    torch = _torch()
+
+    def f(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             y = fn(_to_torch(x, fmt))
         if y.dtype != dtype:
             raise TypeError(f"fn returned {y.dtype} for a {dtype} input: it upcasts")
-        if y.numel() != 1:
-            raise ValueError(f"fn must return a scalar, got shape {tuple(y.shape)}")
-        return _to_numpy(y.reshape(()), fmt)[()]
+        return _to_numpy(y.reshape(-1), fmt)
 
-    def grad(x: np.ndarray) -> np.ndarray:
+    def vjp(x: np.ndarray, v: np.ndarray) -> np.ndarray:
         t = _to_torch(x, fmt).requires_grad_(True)
         y = fn(t)
-        (g,) = torch.autograd.grad(y, t)
+        (g,) = torch.autograd.grad(y, t, grad_outputs=_to_torch(v, fmt).reshape(y.shape))
         return _to_numpy(g, fmt)
 
-    return f, grad
+    return f, vjp
+
+
+@dataclass(frozen=True)
+class ModuleProblem:
+    """A ``torch.nn.Module``'s loss as a function of its parameters, for :func:`gradlab.check`.
+
+    ``f(params)`` and ``grad(params)`` take a dict of numpy arrays (one per trainable
+    parameter, named as ``module.named_parameters()`` names them) in the format's dtype;
+    ``theta`` holds the module's current parameters. Unpacks as ``f, grad, theta``.
+    """
+
+    f: Callable[[dict[str, np.ndarray]], Any]
+    grad: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+    theta: dict[str, np.ndarray]
+
+    def __iter__(self) -> Any:
+        return iter((self.f, self.grad, self.theta))
+
+
+def from_torch_module(
+    module: Any, loss_fn: Callable[[Any, Any], Any], batch: tuple[Any, Any],
+    format: fmts.Format | str = "float32",
+) -> ModuleProblem:
+    """A module's loss ``loss_fn(module(x), y)`` on ``batch = (x, y)``, as a function of its
+    trainable parameters, run in the format's dtype.
+
+    The module is copied and cast to the format's dtype (the original is not touched);
+    floating-point batch tensors are cast too, integer targets kept. The parameters are
+    passed with ``torch.func.functional_call``, so buffers (batch-norm statistics) stay
+    as they are, and the gradient checked is autograd's (the module's own backward).
+
+    Examples
+    --------
+    Needs PyTorch, so not run as a doctest (tests/test_adapters.py runs it):
+
+    >>> nn = torch.nn  # doctest: +SKIP
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))  # doctest: +SKIP
+    >>> f, g, theta = gl.adapters.from_torch_module(net, torch.nn.functional.mse_loss,  # doctest: +SKIP
+    ...                                              (torch.randn(8, 3), torch.randn(8, 1)))
+    >>> gl.check(f, g, theta=theta, format="float32").passed  # doctest: +SKIP
+    True
+    """
+    import copy
+
+    fmt = fmts.get(format)
+    dtype = _torch_dtype(fmt)
+    torch = _torch()
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        raise ValueError("batch must be a pair (x, y): the loss is loss_fn(module(x), y)")
+    mod = copy.deepcopy(module).to(dtype)
+    names = [n for n, p in mod.named_parameters() if p.requires_grad]
+    if not names:
+        raise ValueError("module has no trainable parameters")
+
+    def cast(t: Any) -> Any:
+        t = torch.as_tensor(t)
+        return t.to(dtype) if t.is_floating_point() else t
+
+    x, y = (cast(b) for b in batch)
+
+    def loss(params: dict[str, Any]) -> Any:
+        out = loss_fn(torch.func.functional_call(mod, params, (x,)), y)
+        if out.dtype != dtype:
+            raise TypeError(f"the loss is {out.dtype} for {dtype} parameters: it upcasts")
+        return out
+
+    def f(params: dict[str, np.ndarray]) -> Any:
+        with torch.no_grad():
+            out = loss({n: _to_torch(params[n], fmt) for n in names})
+        return _to_numpy(out.reshape(()), fmt)[()]
+
+    def grad(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ts = {n: _to_torch(params[n], fmt).requires_grad_(True) for n in names}
+        gs = torch.autograd.grad(loss(ts), list(ts.values()))
+        return {n: _to_numpy(g, fmt) for n, g in zip(names, gs, strict=True)}
+
+    theta = {n: p.detach().to(torch.float64).numpy().copy()
+             for n, p in module.named_parameters() if p.requires_grad}
+    return ModuleProblem(f=f, grad=grad, theta=theta)
 
 
 def _jax() -> Any:

@@ -60,6 +60,7 @@ from gradlab.arithmetic import validation
 from gradlab.arithmetic.coordinate import CoordinateFunction
 from gradlab.arithmetic.namespaces import namespace_for
 from gradlab.arithmetic.objective import Objective, call_grad
+from gradlab.checking.inputs import Problem, is_structured, masked_note
 from gradlab.checking.rows import branch_kinks, directional_derivative, fd_rows, gradient_noise
 from gradlab.steps.optimal import OptimalStep, optimal_step
 
@@ -161,7 +162,8 @@ class CheckResult:
         where = self.format if self.reference_format in ("", self.format) else (
             f"{self.format} (FD in {self.reference_format})")
         return (f"gradient check in {where} ({self.scheme}, {self.mode}): {head} "
-                f"({parts}){note}; {self.nfev} evaluations of J, {self.ngev} of the gradient")
+                f"({parts}){note}{masked_note(self)}; {self.nfev} evaluations of J, "
+                f"{self.ngev} of the gradient")
 
 
 @dataclass(frozen=True)
@@ -531,6 +533,14 @@ def check(
     >>> res.passed, len(res.report)
     (True, 47)
     """
+    if not isinstance(f, Objective) and is_structured(theta):
+        if not callable(f):
+            raise TypeError(f"f must be a gradlab.Objective or a callable, got {type(f).__name__}")
+        problem = Problem(f, grad, theta)
+        flat = check(problem.f, problem.grad, problem.theta, format, scheme, mode,
+                     n_directions=n_directions, false_alarm=false_alarm, kinks=kinks, seed=seed,
+                     reference_format=reference_format)
+        return problem.relabel(flat)
     fmt, sch, false_alarm, n_directions, seed = _validated(format, scheme, mode, false_alarm, kinks,
                                                            n_directions, seed)
     f = validation.function("f", f)
