@@ -111,7 +111,8 @@ def test_function_returning_an_array_is_rejected() -> None:
 def test_all_kinks_is_undecided_not_passed() -> None:
     res = gl.check(gl.objectives.seed_net(), format="float16", mode="directional",
                    reference_format=None)
-    assert (res.report.status == "kink").all()  # every direction crosses a ReLU kink here
+    # every direction crosses a ReLU kink here, or its step is too small to resolve it
+    assert set(res.report.status) <= {"kink", "unresolved"} and (res.report.status == "kink").any()
     assert not res.decided and not res.passed and "UNDECIDED" in str(res)
 
 
@@ -208,3 +209,17 @@ def test_a_curved_smooth_function_is_no_corner() -> None:
     grad[1] *= 1.1
     r = gl.check(lambda x: np.exp(10 * x).sum(), grad, t)
     assert r.report.status[1] == "fail" and not r.passed
+
+
+def test_directional_mode_costs_the_same_evaluations_whatever_n() -> None:
+    """O(n_directions) evaluations of J: nothing per coordinate (no pilot, no O(N) rows)."""
+    costs = []
+    for n in (50, 20000):
+        a = np.linspace(0.5, 1.5, n)
+        theta = np.linspace(-1, 1, n)
+        res = gl.check(lambda x, a=a: np.sum(np.sin(a.astype(x.dtype) * x)),
+                       lambda x, a=a: a.astype(x.dtype) * np.cos(a.astype(x.dtype) * x),
+                       theta=theta, mode="directional")
+        assert res.passed
+        costs.append(res.nfev)
+    assert costs[0] == costs[1]

@@ -255,7 +255,7 @@ def line_points(
     """
     build = _line_points_float64 if fmt.dtype is not None and fmt.p <= 53 else _line_points_mp
     block, rel_step = build(theta, fmt, nf, rel, signs, False)
-    moved = np.mean([block[0, j] != block[-1, j] for j in range(block.shape[1])]) if block.size else 1
+    moved = np.mean(block[0] != block[-1]) if block.size else 1
     if moved < 0.5:  # one spacing where it can; smaller steps only where it cannot (float8)
         block, rel_step = build(theta, fmt, nf, rel, signs, True)
     return block, rel_step
@@ -456,7 +456,7 @@ def noise_level(
 
         def in_format(block: np.ndarray) -> np.ndarray:
             with fp_events() as ev:
-                vals, _ = in_fmt(in_fmt.convert(block) if fmt.dtype is None else _as_dtype(block, fmt))
+                vals, _ = in_fmt(in_fmt.convert(block) if fmt.dtype is None else as_dtype(block, fmt))
             events.update(ev)
             return vals
 
@@ -517,7 +517,7 @@ def _deviations(values: np.ndarray, exact: np.ndarray, prec: int) -> np.ndarray:
                          for a, b in zip(values, exact, strict=True)])
 
 
-def _as_dtype(block: np.ndarray, fmt: formats.Format) -> np.ndarray:
+def as_dtype(block: np.ndarray, fmt: formats.Format) -> np.ndarray:
     """Exact values of the format (float64, or mpf) as an array of its dtype."""
     assert fmt.dtype is not None
     if block.dtype == np.float64:

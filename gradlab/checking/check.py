@@ -61,8 +61,14 @@ from gradlab.arithmetic.coordinate import CoordinateFunction
 from gradlab.arithmetic.namespaces import namespace_for
 from gradlab.arithmetic.objective import Objective, call_grad
 from gradlab.checking.inputs import Problem, is_structured, masked_note
-from gradlab.checking.rows import branch_kinks, directional_derivative, fd_rows, gradient_noise
-from gradlab.steps.optimal import OptimalStep, optimal_step
+from gradlab.checking.rows import (
+    branch_kinks,
+    directional_derivative,
+    directional_spacing,
+    fd_rows,
+    gradient_noise,
+)
+from gradlab.steps.optimal import OptimalStep, line_noise, optimal_step
 
 __all__ = ["CheckResult", "check"]
 
@@ -330,19 +336,22 @@ def _full_rows(cf: CoordinateFunction, sch: schs.Scheme, pred: OptimalStep, sigm
     return _Rows("coord", h, approx, expected, trunc, g_err.size, reason)
 
 
-def _directional_rows(cf: CoordinateFunction, sch: schs.Scheme, pred: OptimalStep, sigma: float,
+def _directional_rows(cf: CoordinateFunction, sch: schs.Scheme, sigma: float,
                       g_err: _GradError, grad: np.ndarray, n_directions: int,
                       seed: int) -> _Rows:
     """One row per random Rademacher direction, each at the step minimising its modelled error
-    from the (q+1)-th derivative along it."""
+    from the (q+1)-th derivative along it. Nothing here is per coordinate: the cost is
+    O(n_directions) evaluations of J, whatever N."""
     dirs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(n_directions, cf.n))
     c, q = float(sch.leading), sch.order
     d_v = directional_derivative(cf, dirs, q + 1, sigma)
     with np.errstate(divide="ignore"):
         h = (sigma * sch.weight_norm / (math.sqrt(q) * np.abs(c * d_v))) ** (1 / (q + 1))
-    # a near-zero derivative along v (cancellation) leaves higher terms: stay near the
-    # coordinates' global step
-    h = np.where(np.isfinite(h) & (h > 0), np.minimum(h, 2 * pred.h_global), pred.h_global)
+    # a near-zero derivative along v (cancellation) leaves higher terms: stay within twice
+    # the median step of the other directions (the pilot's spacing where none is finite)
+    valid = np.isfinite(h) & (h > 0)
+    typical = float(np.median(h[valid])) if valid.any() else directional_spacing(cf, q + 1, sigma)
+    h = np.where(valid, np.minimum(h, 2 * typical), typical)
     approx, expected = fd_rows(cf, sch, h, dirs, grad)
     trunc = np.abs(c * h**q * d_v)
     # v . e: the measured error along v, or N components' independent spreads (v_n = +-1)
@@ -553,13 +562,19 @@ def check(
     auto = isinstance(reference_format, str) and reference_format == "auto"
     ref = fmt if auto and not g_err.measured else _reference(reference_format, fmt, f)
     fd = _fd_function(f, cf, ref)
-    pred = optimal_step(f, cf.theta.astype(np.float64) if fd is not cf else theta, fd.fmt, sch,
-                        seed=seed)
-    sigma = pred.sigma if np.isfinite(pred.sigma) else rounding_floor(fd.fmt, fd.center())
+    if mode == "full":
+        pred = optimal_step(f, cf.theta.astype(np.float64) if fd is not cf else theta, fd.fmt, sch,
+                            seed=seed)
+        raw_sigma, pred_nfev, j_theta = pred.sigma, pred.nfev, pred.value
+    else:  # J's noise along random lines only: the per-coordinate pilot would cost O(N) calls
+        before = fd.nfev
+        raw_sigma, j_theta = line_noise(fd, 2, 9, seed), fd.center()
+        pred_nfev, fd.nfev = fd.nfev - before, before
+    sigma = raw_sigma if np.isfinite(raw_sigma) else rounding_floor(fd.fmt, fd.center())
     if mode == "full":
         rows = _full_rows(fd, sch, pred, sigma, g_err, g)
     else:
-        rows = _directional_rows(fd, sch, pred, sigma, g_err, g, n_directions, seed)
+        rows = _directional_rows(fd, sch, sigma, g_err, g, n_directions, seed)
     rows = _shrink_nonfinite(fd, sch, rows, g)
     z, bound, half = _bounds(fd, sch, rows, sigma, false_alarm, g, g_err)
     kink = _kink_rows(f, fd, sch, rows, half, z, sigma, g, bound)
@@ -569,9 +584,9 @@ def check(
         passed=bool(ok.all()) and decided, decided=decided, report=report, mode=mode,
         format=fmt.name, scheme=sch.name, h=rows.h, step_reason=rows.reason, noise=float(sigma),
         grad_noise=g_err.size, kinks=np.flatnonzero(kink).tolist(),
-        nfev=cf.nfev + (fd.nfev if fd is not cf else 0) + pred.nfev,
+        nfev=cf.nfev + (fd.nfev if fd is not cf else 0) + pred_nfev,
         ngev=1 + g_err.n_evals, z=float(z), false_alarm=false_alarm,
         power=_power(bound, n_directions) if mode == "directional" else "",
         upcasts=cf.upcasts + (fd.upcasts if fd is not cf else 0),
-        info={"J_theta": pred.value}, reference_format=fd.fmt.name,
+        info={"J_theta": j_theta}, reference_format=fd.fmt.name,
     )

@@ -168,6 +168,14 @@ def branch_kinks(obj: Objective, theta: np.ndarray, fmt: fmts.Format, sch: schs.
     return np.array([any(s != center for s in row) for row in rest])
 
 
+def directional_spacing(cf: CoordinateFunction, order: int, sigma: float) -> float:
+    """The pilot's spacing along a direction: where an ``order``-th difference's rounding
+    (noise ``sigma``) is about its truncation for unit derivatives, on theta's rms scale."""
+    scale = max(1.0, float(np.sqrt(np.mean(cf.theta.astype(np.float64) ** 2))))
+    j0 = abs(cf.center())
+    return min(0.1, (sigma / max(j0, 1e-300)) ** (1 / (order + 2))) * scale
+
+
 def directional_derivative(cf: CoordinateFunction, dirs: np.ndarray, order: int,
                            sigma: float) -> np.ndarray:
     """The ``order``-th derivative of ``t -> J(theta + t v)`` for each direction v.
@@ -177,10 +185,7 @@ def directional_derivative(cf: CoordinateFunction, dirs: np.ndarray, order: int,
     """
     k_max = order // 2 + 1
     ks = tuple(range(-k_max, k_max + 1))
-    scale = max(1.0, float(np.sqrt(np.mean(cf.theta.astype(np.float64) ** 2))))
-    j0 = abs(cf.center())
-    rel = min(0.1, (sigma / max(j0, 1e-300)) ** (1 / (order + 2)))
-    s = rel * scale
+    s = directional_spacing(cf, order, sigma)
     pts = np.concatenate([directional_points(cf.theta, [k * s for k in ks], v, cf.fmt)
                           for v in dirs])
     vals = cf.evaluate(pts).reshape(len(dirs), len(ks))

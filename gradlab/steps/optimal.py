@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from gradlab.analysis.models import predicted_error, predicted_minimum
-from gradlab.analysis.noise import ecnoise_line, rounding_floor
+from gradlab.analysis.noise import as_dtype, ecnoise_line, rounding_floor
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
 from gradlab.arithmetic import validation
@@ -74,12 +74,14 @@ def line_noise(cf: CoordinateFunction, n_lines: int, nf: int, seed: int) -> floa
     """ECnoise on lines of points exactly representable in the format (as
     :func:`gradlab.noise_level` samples them), median over the lines that detect noise."""
     rng = np.random.default_rng(seed)
-    theta = [fmts.exact_mpf(t) for t in cf.theta]
+    # float64 holds every value of a format of at most 53 bits exactly: the lines are then
+    # built vectorised (noise.line_points), with no mpf per coordinate
+    theta = (list(cf.theta.astype(np.float64)) if cf.fmt.p <= 53
+             else [fmts.exact_mpf(t) for t in cf.theta])
     est = []
 
     def in_format(block: np.ndarray) -> np.ndarray:
-        rows = np.array([[cf.fmt.from_mpf(v) for v in row] for row in block], dtype=cf.fmt.dtype)
-        return cf.evaluate(rows)
+        return cf.evaluate(as_dtype(block, cf.fmt))
 
     for _ in range(n_lines):
         signs = rng.choice([-1, 1], size=cf.n)
