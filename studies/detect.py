@@ -6,7 +6,9 @@ Declares the grid and writes tables, a figure and the numbers its paper quotes.
 
 from __future__ import annotations
 
+import importlib.util
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,16 +70,239 @@ def run(out: Path, quick: bool = False, progress: bool = True,
                                  "statistic": v.statistic, "nfev": v.nfev})
     table = pd.DataFrame(rows)
     rates = _rates(table)
-    numbers = _numbers(rates, table)
+    corpus_table = _corpus(quick, fmts, progress)
+    numbers = _numbers(rates, table, corpus_table)
     paths = [write_table(table, out / "tables" / "verdicts", meta),
              write_table(rates, out / "tables" / "rates", meta),
              write_table(numbers, out / "tables" / "numbers", meta)]
+    if corpus_table is not None:
+        paths.append(write_table(corpus_table, out / "tables" / "corpus", meta))
     long = rates.melt(id_vars=["checker", "format"], value_vars=["false_alarm", "miss_above_floor"],
                       var_name="rate", value_name="value")
     fig = plots.facet(long, plots.rate_bars, col="rate", ncols=2, size=(5.0, 3.4), sharey=False,
                       title="false alarms on correct gradients, misses of bugs above the FD floor")
     figures = plots.save(fig, out / "figures" / "detection")
     return {"seconds": time.perf_counter() - t0, "tables": paths, "figures": figures}
+
+
+# -- the PyTorch corpus --------------------------------------------------------------
+
+#: The errors injected into a correct gradient: a factor on one component, a sign flip of
+#: one component, and a transposed 2x2 block of the operator's Jacobian.
+CORPUS_BUGS = ("none", "x1.1", "x1.01", "sign", "transposed")
+CORPUS_FORMATS = ["float64", "float32", "float16", "bfloat16"]
+
+
+def _weights(op: Any, m: int) -> np.ndarray:
+    """Fixed weights w that make an operator scalar, J = sum(w * op(x))."""
+    rng = np.random.default_rng([7, *op.name.encode()])
+    return rng.uniform(0.5, 1.5, m) * rng.choice([-1.0, 1.0], m)
+
+
+class _CorpusCase:
+    """An operator made scalar, its autograd gradient and the injected errors, in torch."""
+
+    def __init__(self, op: Any) -> None:
+        import torch
+
+        self.torch, self.op = torch, op
+        self.theta = op.theta()
+        t64 = torch.as_tensor(self.theta)
+        self.m = int(op.fn(t64).numel())
+        self.w = _weights(op, self.m)
+        g = self._grad(t64).numpy()
+        big = np.flatnonzero(np.abs(g) >= 0.1 * np.max(np.abs(g)))
+        rng = np.random.default_rng([11, *op.name.encode()])
+        self.k = int(rng.choice(big)) if big.size else 0  # the component the errors hit
+        self.block = self._block(t64)
+
+    def J(self, t: Any) -> Any:
+        y = self.op.fn(t).reshape(-1)
+        return (y * self.torch.as_tensor(self.w).to(t.dtype)).sum()
+
+    def _grad(self, t: Any, row: int | None = None) -> Any:
+        """J's gradient at t (or row ``row`` of the operator's Jacobian), by autograd; grad
+        mode on, for calls from inside a backward (gradcheck's)."""
+        with self.torch.enable_grad():
+            t = t.detach().clone().requires_grad_(True)
+            y = self.J(t) if row is None else self.op.fn(t).reshape(-1)[row]
+            (g,) = self.torch.autograd.grad(y, t)
+        return g
+
+    def _block(self, t64: Any) -> tuple[int, int] | None:
+        """The 2x2 block (a, b) of the Jacobian most changed by transposing it, if any."""
+        n = min(self.m, self.op.n)
+        if n < 2:
+            return None
+        jac = self.torch.autograd.functional.jacobian(lambda t: self.op.fn(t).reshape(-1), t64).numpy()
+        asym = np.abs(jac[:n, :n] - jac[:n, :n].T)
+        a, b = np.unravel_index(int(np.argmax(np.triu(asym, 1))), asym.shape)
+        return (int(a), int(b)) if asym[a, b] > 1e-3 * max(np.max(np.abs(jac)), 1e-300) else None
+
+    def gradient(self, bug: str) -> Callable[[np.ndarray], np.ndarray]:
+        """The gradient under test, dtype-generic (it runs in its input's dtype)."""
+        from gradlab.checking.adapters import _input_format, _to_numpy, _to_torch
+
+        torch, k = self.torch, self.k
+
+        def grad(x: np.ndarray) -> np.ndarray:
+            fmt = _input_format(x, None)
+            t = _to_torch(x, fmt)
+            g = self._grad(t)
+            if bug == "x1.1":
+                g[k] = g[k] * 1.1
+            elif bug == "x1.01":
+                g[k] = g[k] * 1.01
+            elif bug == "sign":
+                g[k] = -g[k]
+            elif bug == "transposed":
+                assert self.block is not None
+                a, b = self.block
+                jab, jba = self._grad(t, a)[b], self._grad(t, b)[a]  # J[a, b] and J[b, a]
+                w = torch.as_tensor(self.w).to(t.dtype)
+                g[b] = g[b] + w[a] * (jba - jab)
+                g[a] = g[a] + w[b] * (jab - jba)
+            return _to_numpy(g, fmt)
+
+        return grad
+
+    def bugs(self) -> list[str]:
+        return [b for b in CORPUS_BUGS if b != "transposed" or self.block is not None]
+
+
+def _gradcheck(case: _CorpusCase, grad: Callable[[np.ndarray], np.ndarray], fmt: str) -> bool:
+    """torch.autograd.gradcheck at its defaults, on J in the format's dtype with the gradient
+    under test as its backward."""
+    import warnings
+
+    import torch
+
+    from gradlab.checking.adapters import _to_numpy, _to_torch
+
+    f = gl.formats.get(fmt)
+
+    class _Fn(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, t: Any) -> Any:
+            ctx.save_for_backward(t)
+            return case.J(t)
+
+        @staticmethod
+        def backward(ctx: Any, go: Any) -> Any:
+            (t,) = ctx.saved_tensors
+            return go * _to_torch(grad(_to_numpy(t, f)), f)
+
+    x = _to_torch(gl.formats.round_array(case.theta, f), f).requires_grad_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gradcheck warns for every dtype but float64
+        try:
+            return bool(torch.autograd.gradcheck(_Fn.apply, (x,), raise_exception=False))
+        except RuntimeError:
+            return False
+
+
+def _arbiter(case: _CorpusCase, grad: Callable[[np.ndarray], np.ndarray], fmt: str
+             ) -> tuple[float, float]:
+    """How far the float64 gradient at the format's theta lies from J's derivative as PyTorch
+    computes J: in units of gl.gradient's error bar (float64 J; above 1, the backward is
+    inconsistent with the forward, a real defect and not a false alarm), and relative to
+    the largest component."""
+    f, _ = gl.adapters.from_torch(case.J)
+    x = gl.formats.round_array(case.theta, fmt).astype(np.float64)
+    est = gl.gradient(f, x, "float64")
+    gap = np.abs(np.asarray(grad(x), dtype=np.float64) - est.grad)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.max(gap / est.error)), float(np.max(gap) / np.max(np.abs(est.grad)))
+
+
+def corpus_rows(op: Any, formats: list[str]) -> list[dict[str, Any]]:
+    """gl.check and torch's gradcheck on one operator: correct and injected gradients."""
+    case = _CorpusCase(op)
+    f, _ = gl.adapters.from_torch(case.J)
+    rows = []
+    for fmt in formats:
+        base = {"op": op.name, "n": op.n, "smooth": op.smooth, "format": fmt}
+        try:
+            case.gradient("none")(gl.formats.round_array(case.theta, fmt))
+            f(gl.formats.round_array(case.theta, fmt))
+        except (NotImplementedError, RuntimeError) as exc:  # PyTorch has no kernel here
+            rows.append({**base, "bug": "none", "checker": "gradlab", "supported": False,
+                         "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"})
+            continue
+        x_f = gl.formats.round_array(case.theta, fmt)
+        with np.errstate(all="ignore"):
+            correct = np.asarray(case.gradient("none")(x_f), dtype=np.float64)
+        for bug in case.bugs():
+            grad = case.gradient(bug)
+            with np.errstate(all="ignore"):
+                injected = bug == "none" or not np.array_equal(
+                    np.asarray(grad(x_f), dtype=np.float64), correct, equal_nan=True)
+            base["injected"] = injected  # x1.1 of a zero component changes nothing: no bug
+            t0 = time.perf_counter()
+            try:
+                with np.errstate(all="ignore"):
+                    res = gl.check(f, grad, theta=case.theta, format=fmt)
+                verdict = {"passed": res.passed, "decided": res.decided, "nfev": res.nfev,
+                           "reference_format": res.reference_format, "error": ""}
+            except ValueError as exc:  # e.g. the gradient under test is not finite at theta
+                verdict = {"passed": False, "decided": False, "nfev": 0, "reference_format": "",
+                           "error": str(exc)}
+            seconds = time.perf_counter() - t0
+            gap, rel = (_arbiter(case, grad, fmt) if bug == "none" and not verdict["passed"]
+                        and verdict["decided"] else (np.nan, np.nan))
+            rows.append({**base, "bug": bug, "checker": "gradlab", "supported": True,
+                         "seconds": seconds, "arbiter": gap, "arbiter_rel": rel, **verdict})
+            ok = _gradcheck(case, grad, fmt)
+            rows.append({**base, "bug": bug, "checker": "torch_gradcheck", "supported": True,
+                         "passed": ok, "decided": True, "error": ""})
+    return rows
+
+
+def _corpus_numbers(ct: pd.DataFrame) -> dict[str, str]:
+    """The corpus table: false alarms, decided, detection of x1.1 and the other errors."""
+    run = ct[ct.supported.astype(bool)]
+    lines = ["| checker | format | operators | false alarms | decided | x1.1 caught | x1.01 caught "
+             "| sign flip caught | transposed block caught |", "|---|---|---|---|---|---|---|---|---|"]
+    out: dict[str, str] = {"n_ops": str(ct.op.nunique()),
+                           "n_ops_kinked": str(ct[~ct.smooth.astype(bool)].op.nunique())}
+    for (checker, fmt), g in run.groupby(["checker", "format"], sort=False):
+        good = g[g.bug == "none"]
+        # a FAIL of a correct gradient whose float64 backward is inconsistent with PyTorch's
+        # own forward (beyond gl.gradient's error bar) is a real defect, not a false alarm
+        defect = good.arbiter.fillna(0) > 1 if "arbiter" in good else pd.Series(False, good.index)
+        alarms = good[~good.passed.astype(bool) & good.decided.astype(bool) & ~defect]
+        cells = []
+        for bug in ("x1.1", "x1.01", "sign", "transposed"):
+            b = g[(g.bug == bug) & g.injected.astype(bool)]
+            caught = int((~b.passed.astype(bool) & b.decided.astype(bool)).sum())
+            cells.append(f"{caught} of {len(b)}")
+            key = f"{checker}_{fmt}_{bug}".replace(".", "_")
+            out[f"caught_{key}"] = sci(100 * caught / max(len(b), 1), 3)
+        g = g[g.injected.astype(bool)]
+        decided = int(g.decided.astype(bool).sum())
+        key = f"{checker}_{fmt}"
+        out[f"alarms_{key}"] = str(len(alarms))
+        out[f"decided_{key}"] = sci(100 * decided / len(g), 3)
+        out[f"defects_{key}"] = ", ".join(
+            f"{r.op} (off by {sci(r.arbiter_rel)} of the largest component, {sci(r.arbiter)} bars)"
+            for r in good[defect].sort_values("op").itertuples()) or "none"
+        lines.append(f"| {checker} | {fmt} | {len(good)} | {len(alarms)} | "
+                     f"{sci(100 * decided / len(g), 3)}% | " + " | ".join(cells) + " |")
+    out["corpus_table"] = "\n".join(lines)
+    gl_rows = run[run.checker == "gradlab"]
+    out["corpus_seconds"] = sci(float(gl_rows.seconds.median()), 2)
+    out["corpus_nfev"] = sci(float(gl_rows.nfev.median()))
+    unsupported = ct[~ct.supported.astype(bool)]
+    out["n_unsupported"] = str(len(unsupported))
+    noop = run[(run.checker == "gradlab") & ~run.injected.astype(bool)]
+    out["noop_injections"] = ", ".join(sorted(set(noop.op))) or "none"
+    undecided = run[(run.checker == "gradlab") & run.injected.astype(bool) & ~run.decided.astype(bool)]
+    out["corpus_undecided"] = ", ".join(
+        f"{r.op} in {r.format} ({r.bug}{': ' + r.error if r.error else ''})"
+        for r in undecided.itertuples()) or "none"
+    out["unsupported_formats"] = ", ".join(
+        f"{fmt} ({len(g)})" for fmt, g in unsupported.groupby("format")) or "none"
+    return out
 
 
 def _rates(table: pd.DataFrame) -> pd.DataFrame:
@@ -101,7 +326,21 @@ def _rates(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _numbers(rates: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+def _corpus(quick: bool, fmts: list[str], progress: bool) -> pd.DataFrame | None:
+    """The PyTorch corpus's verdicts (None without PyTorch: the paper says so)."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    from gradlab.objectives.torch_ops import corpus
+
+    ops = corpus()
+    ops = ops[::10] if quick else ops
+    rows: list[dict[str, Any]] = []
+    for op in tqdm(ops, desc="PyTorch corpus", disable=not progress):
+        rows += corpus_rows(op, [f for f in CORPUS_FORMATS if f in fmts])
+    return pd.DataFrame(rows)
+
+
+def _numbers(rates: pd.DataFrame, table: pd.DataFrame, corpus_table: pd.DataFrame | None) -> pd.DataFrame:
     lines = ["| checker | format | false alarms | misses above floor | misses, all bugs "
              "| could not check | median evaluations |", "|---|---|---|---|---|---|---|"]
     for r in rates.sort_values(["checker", "format"]).itertuples():
@@ -120,4 +359,9 @@ def _numbers(rates: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
         "n_objectives": str(table.objective.nunique()),
         "n_bugs": str(table[table.bug != "none"].bug.nunique()),
     }
+    if corpus_table is not None:
+        out.update(_corpus_numbers(corpus_table))
+    else:
+        out["corpus_table"] = ("PyTorch is not installed where these tables were made: the corpus "
+                               "was not run (`pip install torch==2.13.0`, the CPU build).")
     return pd.DataFrame({"name": list(out), "text": list(out.values())})

@@ -62,6 +62,48 @@ def test_detect_study_tables(tmp_path: Path) -> None:
     assert (g.n_false_alarms == 0).all()
     assert {"false_alarm", "miss_above_floor", "n_undecided"} <= set(rates.columns)
     assert (tmp_path / "figures" / "detection.png").exists()
+    if importlib.util.find_spec("torch") is not None:
+        corpus = read_table(tmp_path / "tables" / "corpus")
+        ours = corpus[(corpus.checker == "gradlab") & corpus.supported.astype(bool)]
+        good = ours[ours.bug == "none"]
+        assert len(good) >= 20 and good.passed.astype(bool).all()
+        bugs = ours[(ours.bug == "x1.1") & ours.injected.astype(bool)]
+        assert (~bugs.passed.astype(bool)).mean() >= 0.9
+        numbers = read_table(tmp_path / "tables" / "numbers")
+        assert {"corpus_table", "alarms_gradlab_float32"} <= set(numbers.name)
+
+
+def test_the_corpus_is_pytorchs_and_runs_in_float64() -> None:
+    torch = pytest.importorskip("torch")
+    from gradlab.objectives.torch_ops import corpus
+
+    ops = corpus()
+    assert len(ops) >= 150 and len({o.name for o in ops}) == len(ops)
+    for op in ops:
+        y = op.fn(torch.as_tensor(op.theta()))
+        assert y.dtype == torch.float64 and torch.isfinite(y).all(), op.name
+
+
+def test_injections_change_the_gradient_they_claim_to() -> None:
+    pytest.importorskip("torch")
+    from gradlab.objectives.torch_ops import corpus
+
+    spec = importlib.util.spec_from_file_location("detect_study", studies_dir() / "detect.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    op = next(o for o in corpus() if o.name == "cumsum")  # a triangular Jacobian
+    case = module._CorpusCase(op)
+    assert case.block is not None and "transposed" in case.bugs()
+    x = case.theta
+    good = case.gradient("none")(x)
+    for bug, factor in (("x1.1", 1.1), ("sign", -1.0)):
+        bad = case.gradient(bug)(x)
+        assert np.flatnonzero(bad != good).tolist() == [case.k]
+        assert bad[case.k] == pytest.approx(factor * good[case.k], rel=1e-15)
+    moved = np.flatnonzero(case.gradient("transposed")(x) != good)
+    assert set(moved.tolist()) <= set(case.block) and moved.size >= 1
+    sin = module._CorpusCase(next(o for o in corpus() if o.name == "sin"))
+    assert sin.block is None and "transposed" not in sin.bugs()  # a diagonal Jacobian
 
 
 def test_torch_gradcheck_row_when_installed() -> None:

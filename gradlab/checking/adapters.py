@@ -56,39 +56,57 @@ def _to_numpy(t: Any, fmt: fmts.Format) -> np.ndarray:
     return np.asarray(t.numpy())
 
 
+def _input_format(x: np.ndarray, fixed: fmts.Format | None) -> fmts.Format:
+    """The format a call runs in: the fixed one, or that of the input's dtype."""
+    if fixed is not None:
+        return fixed
+    name = np.asarray(x).dtype.name
+    if name not in ("float64", "float32", "float16", "bfloat16"):
+        raise TypeError(f"the input's dtype {name} has no PyTorch counterpart; pass float64, "
+                        "float32, float16 or bfloat16 arrays (or fix the format)")
+    return fmts.get(name)
+
+
 def from_torch(
-    fn: Callable[[Any], Any], format: fmts.Format | str = "float32"
-) -> tuple[Callable[[np.ndarray], Any], Callable[[np.ndarray], np.ndarray]]:
-    """Wrap ``fn(theta: torch.Tensor) -> scalar tensor`` for :func:`gradlab.check`.
+    fn: Callable[..., Any], format: fmts.Format | str | None = None
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Wrap ``fn(*tensors) -> scalar tensor`` for :func:`gradlab.check`.
 
     Parameters
     ----------
     fn : callable
-        A PyTorch function of a 1-D parameter tensor. Its backward (autograd or a
-        custom ``torch.autograd.Function``) is the gradient that gets checked.
-    format : str
-        float64, float32, float16 or bfloat16: the tensor dtype ``fn`` is run in.
+        A PyTorch function of one or several parameter tensors. Its backward (autograd
+        or a custom ``torch.autograd.Function``) is the gradient that gets checked.
+    format : str or None
+        None (the default): dtype-generic, each call runs in the dtype of the arrays it
+        is given (float64, float32, float16 or bfloat16), so :func:`gradlab.check` can
+        evaluate finite differences in a wider format and measure the gradient's own
+        rounding against float64. A format name fixes the tensor dtype ``fn`` runs in
+        (wider inputs are rounded once to it).
 
     Returns
     -------
-    f, grad : callables on numpy arrays of the format's dtype
-        ``f(x)`` returns J as a scalar of the format's dtype, ``grad(x)`` the
-        gradient from PyTorch's backward, in the same dtype.
+    f, grad : callables on numpy arrays
+        ``f(*xs)`` returns J as a scalar of the call's dtype, ``grad(*xs)`` the gradient
+        from PyTorch's backward in the same dtype (a tuple for several inputs).
 
     Examples
     --------
     Needs PyTorch, so not run as a doctest (tests/test_adapters.py runs it):
 
     >>> import numpy as np, gradlab as gl  # doctest: +SKIP
-    >>> f, g = gl.adapters.from_torch(lambda t: (t.sin() ** 2).sum(), "float32")  # doctest: +SKIP
-    >>> gl.check(f, g, theta=np.ones(4)).passed  # doctest: +SKIP
+    >>> f, g = gl.adapters.from_torch(lambda t: (t.sin() ** 2).sum())  # doctest: +SKIP
+    >>> gl.check(f, g, theta=np.ones(4), format="bfloat16").passed  # doctest: +SKIP
     True
     """
-    fmt = fmts.get(format)
-    dtype = _torch_dtype(fmt)
+    fixed = None if format is None else fmts.get(format)
+    if fixed is not None:
+        _torch_dtype(fixed)  # refuses a format PyTorch has no dtype for, now
     torch = _torch()
 
     def f(*xs: np.ndarray) -> Any:
+        fmt = _input_format(xs[0], fixed)
+        dtype = _torch_dtype(fmt)
         with torch.no_grad():
             y = fn(*(_to_torch(x, fmt) for x in xs))
         if y.dtype != dtype:
@@ -99,6 +117,7 @@ def from_torch(
         return _to_numpy(y.reshape(()), fmt)[()]
 
     def grad(*xs: np.ndarray) -> Any:
+        fmt = _input_format(xs[0], fixed)
         ts = [_to_torch(x, fmt).requires_grad_(True) for x in xs]
         gs = torch.autograd.grad(fn(*ts), ts)
         out = tuple(_to_numpy(g, fmt) for g in gs)
