@@ -201,6 +201,42 @@ def _gradcheck(case: _CorpusCase, grad: Callable[[np.ndarray], np.ndarray], fmt:
             return False
 
 
+def _check_grads(case: _CorpusCase, grad: Callable[[np.ndarray], np.ndarray], fmt: str) -> dict[str, Any]:
+    """jax.test_util.check_grads at its defaults (order 1, reverse mode) on J in the format's
+    dtype, through a custom_vjp whose backward returns the gradient under test. JAX runs
+    float64 only in its x64 mode, which gradlab does not switch on: that row is undecided."""
+    import jax
+    from jax.test_util import check_grads
+
+    f = gl.formats.get(fmt)
+    if f.name == "float64" and not jax.config.read("jax_enable_x64"):
+        return {"passed": False, "decided": False, "error": "JAX computes float64 only in x64 mode"}
+    assert f.dtype is not None
+    dtype = f.dtype
+    value_fn, _ = gl.adapters.from_torch(case.J)
+
+    def value(t: Any) -> Any:
+        return np.asarray(value_fn(np.asarray(t, dtype=dtype)), dtype=dtype)
+
+    def vjp_value(t: Any) -> Any:
+        return np.asarray(grad(np.asarray(t, dtype=dtype)), dtype=dtype)
+
+    @jax.custom_vjp
+    def j(t: Any) -> Any:
+        return jax.pure_callback(value, jax.ShapeDtypeStruct((), dtype), t)
+
+    def bwd(t: Any, go: Any) -> Any:
+        return (go * jax.pure_callback(vjp_value, jax.ShapeDtypeStruct(t.shape, dtype), t),)
+
+    j.defvjp(lambda t: (j(t), t), bwd)
+    x = jax.numpy.asarray(gl.formats.round_array(case.theta, f))
+    try:
+        check_grads(j, (x,), order=1, modes=("rev",))
+        return {"passed": True, "decided": True, "error": ""}
+    except AssertionError:
+        return {"passed": False, "decided": True, "error": ""}
+
+
 def _arbiter(case: _CorpusCase, grad: Callable[[np.ndarray], np.ndarray], fmt: str
              ) -> tuple[float, float]:
     """How far the float64 gradient at the format's theta lies from J's derivative as PyTorch
@@ -255,6 +291,9 @@ def corpus_rows(op: Any, formats: list[str]) -> list[dict[str, Any]]:
             ok = _gradcheck(case, grad, fmt)
             rows.append({**base, "bug": bug, "checker": "torch_gradcheck", "supported": True,
                          "passed": ok, "decided": True, "error": ""})
+            if importlib.util.find_spec("jax") is not None:
+                rows.append({**base, "bug": bug, "checker": "jax_check_grads", "supported": True,
+                             **_check_grads(case, grad, fmt)})
     return rows
 
 
@@ -295,7 +334,9 @@ def _corpus_numbers(ct: pd.DataFrame) -> dict[str, str]:
     unsupported = ct[~ct.supported.astype(bool)]
     out["n_unsupported"] = str(len(unsupported))
     noop = run[(run.checker == "gradlab") & ~run.injected.astype(bool)]
-    out["noop_injections"] = ", ".join(sorted(set(noop.op))) or "none"
+    out["noop_injections"] = ", ".join(
+        f"{op} ({', '.join(sorted(set(g.format), key=CORPUS_FORMATS.index))})"
+        for op, g in noop.groupby("op")) or "none"
     undecided = run[(run.checker == "gradlab") & run.injected.astype(bool) & ~run.decided.astype(bool)]
     out["corpus_undecided"] = ", ".join(
         f"{r.op} in {r.format} ({r.bug}{': ' + r.error if r.error else ''})"
