@@ -26,6 +26,20 @@ def test_jax_gradients_checked_in_their_dtype(fmt: str) -> None:
     assert not gl.check(fb, gb, theta=theta, format=fmt).passed
 
 
+@pytest.mark.parametrize("fmt", ["float16", "bfloat16"])
+def test_dtype_generic_jax_functions_check_in_float32(fmt: str) -> None:
+    jax = pytest.importorskip("jax")
+    from gradlab.checking.adapters import from_jax
+
+    f, g = from_jax(lambda t: jax.numpy.sum(jax.numpy.sin(t) ** 2))
+    assert np.asarray(f(np.ones(3, dtype=gl.formats.get(fmt).dtype))).dtype == gl.formats.get(fmt).dtype
+    res = gl.check(f, g, theta=np.linspace(0.3, 1.2, 5), format=fmt)
+    assert res.passed and res.reference_format == "float32"
+    if not jax.config.read("jax_enable_x64"):
+        with pytest.raises(ValueError, match="x64"):
+            f(np.ones(3))
+
+
 def test_jax_check_grads_row() -> None:
     pytest.importorskip("jax")
     from gradlab.checking.checkers import CHECKERS

@@ -248,31 +248,40 @@ def _jax() -> Any:
 
 
 def from_jax(
-    fn: Callable[[Any], Any], format: fmts.Format | str = "float32"
+    fn: Callable[[Any], Any], format: fmts.Format | str | None = None
 ) -> tuple[Callable[[np.ndarray], Any], Callable[[np.ndarray], np.ndarray]]:
     """Wrap a JAX function ``fn(theta) -> scalar`` and its ``jax.grad`` for :func:`gradlab.check`.
 
-    JAX computes in float32 unless 64-bit mode is on; for ``format="float64"`` this
-    raises unless ``jax.config.update("jax_enable_x64", True)`` was set (gradlab does
-    not change JAX's global configuration).
+    ``format=None`` (the default) is dtype-generic: each call runs in its input's dtype, so
+    the check can run FD in float32 for float16 and bfloat16. A format name fixes the
+    dtype. JAX computes in float32 unless 64-bit mode is on: a float64 call (or
+    ``format="float64"``) raises unless ``jax.config.update("jax_enable_x64", True)`` was
+    set (gradlab does not change JAX's global configuration).
 
     Returns
     -------
-    f, grad : callables on numpy arrays of the format's dtype, keeping that dtype.
+    f, grad : callables on numpy arrays, keeping their dtype.
     """
     jax = _jax()
     jnp = jax.numpy
-    fmt = fmts.get(format)
-    if fmt.name not in ("float64", "float32", "float16", "bfloat16"):
-        raise ValueError(f"format {fmt.name} has no JAX dtype")
-    if fmt.name == "float64" and not jax.config.read("jax_enable_x64"):
-        raise ValueError("format float64 needs jax.config.update('jax_enable_x64', True)")
-    assert fmt.dtype is not None
-    dtype = fmt.dtype
+    fixed = None if format is None else fmts.get(format)
+
+    def dtype_of(x: np.ndarray) -> Any:
+        fmt = fixed if fixed is not None else fmts.get(np.asarray(x).dtype.name)
+        if fmt.name not in ("float64", "float32", "float16", "bfloat16"):
+            raise ValueError(f"format {fmt.name} has no JAX dtype")
+        if fmt.name == "float64" and not jax.config.read("jax_enable_x64"):
+            raise ValueError("float64 needs jax.config.update('jax_enable_x64', True)")
+        assert fmt.dtype is not None
+        return fmt.dtype
+
+    if fixed is not None:
+        dtype_of(np.zeros(1, dtype=fixed.dtype))  # refuses a format JAX cannot run, now
     grad_fn = jax.grad(fn)
 
     def f(x: np.ndarray) -> Any:
-        y = fn(jnp.asarray(np.asarray(x, dtype=dtype)))
+        dtype = dtype_of(x)
+        y = fn(jnp.asarray(np.asarray(x).astype(dtype)))
         if y.dtype != dtype:
             raise TypeError(f"fn returned {y.dtype} for a {dtype} input: it upcasts")
         if y.size != 1:
@@ -280,6 +289,6 @@ def from_jax(
         return np.asarray(y).reshape(())[()]
 
     def grad(x: np.ndarray) -> np.ndarray:
-        return np.asarray(grad_fn(jnp.asarray(np.asarray(x, dtype=dtype))))
+        return np.asarray(grad_fn(jnp.asarray(np.asarray(x).astype(dtype_of(x)))))
 
     return f, grad

@@ -286,33 +286,45 @@ class _GradError:
 
 
 def _wide_gradient(grad: Any, f: Any, theta_f: np.ndarray, fmt: fmts.Format) -> np.ndarray | None:
-    """The gradient under test computed in float64 on the format's theta and data, when that
-    is possible: an Objective's own grad, or a callable that returns float64 for float64
-    input (dtype-generic); None for an array, a float64 format or any other callable."""
+    """The gradient under test computed in a much wider format on the format's theta and
+    data, when that is possible: an Objective's own grad in float64, or a callable that
+    keeps its input's dtype (dtype-generic) in float64, or in float32 for formats of at
+    most 12 bits where it cannot run in float64 (JAX without its x64 mode); None for an
+    array, a format wider than float32 or any other callable."""
     if fmt.storage.p > 24:
         return None
-    theta = theta_f.astype(np.float64)
     with np.errstate(all="ignore"):
-        try:
-            if grad is None:
-                wide = fmts.policy("float64", data=fmt.data)
-                ns = namespace_for(wide)
-                out = call_grad(f, theta, ns)
-            elif callable(grad):
-                out = np.asarray(grad(theta))
-            else:
+        if grad is None:
+            try:
+                ns = namespace_for(fmts.policy("float64", data=fmt.data))
+                return _usable(call_grad(f, theta_f.astype(np.float64), ns), theta_f, np.float64)
+            except Exception:  # a gradient that cannot run in float64 keeps the spread estimate
                 return None
-        except Exception:  # a gradient that cannot run in float64 keeps the spread estimate
+        if not callable(grad):
             return None
-    if out.dtype != np.float64 or out.shape != theta.shape or not np.all(np.isfinite(out)):
+        for wide in (np.float64, np.float32) if fmt.storage.p <= 12 else (np.float64,):
+            try:
+                out = _usable(np.asarray(grad(theta_f.astype(wide))), theta_f, wide)
+            except Exception:  # e.g. JAX refusing float64 without x64: try the next
+                continue
+            if out is not None:
+                return out
+    return None
+
+
+def _usable(out: Any, theta_f: np.ndarray, dtype: Any) -> np.ndarray | None:
+    """``out`` as float64 when it kept the wide dtype, has theta's shape and is finite."""
+    out = np.asarray(out)
+    if out.dtype != dtype or out.shape != theta_f.shape or not np.all(np.isfinite(out)):
         return None
-    return out
+    return out.astype(np.float64)
 
 
 def _gradient_error(grad: Any, f: Any, gfun: Callable[[np.ndarray], np.ndarray],
                     theta_f: np.ndarray, fmt: fmts.Format, g: np.ndarray) -> _GradError:
-    """The checked gradient's rounding: measured against float64 where it can be evaluated
-    there, else its spread over points one ulp from theta (floored at u max(|g_i|, rms g),
+    """The checked gradient's rounding: measured against a wide format (float64, or float32
+    for formats of at most 12 bits) where it can be evaluated there, else its spread over
+    points one ulp from theta (floored at u max(|g_i|, rms g),
     where cancellation made g_i small against the terms it sums)."""
     wide = _wide_gradient(grad, f, theta_f, fmt)
     if wide is not None:
