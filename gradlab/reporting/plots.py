@@ -57,6 +57,8 @@ WORDS: dict[str, str] = {
     "forward": "forward", "central": "central", "central4": "central, 4th order",
     "central6": "central, 6th order", "complex": "complex step",
     "seed_net": "naive loss", "seed_net_stable": "stable loss (logaddexp)",
+    "false_alarm": "false alarms: correct gradients failed",
+    "miss_above_floor": "misses: bugs above the FD floor passed", "rate": "share of cases",
 }
 
 # one colour per format and per scheme, in every figure
@@ -251,7 +253,7 @@ def rate_bars(
         sns.barplot(data=data, x=x, y=y, hue=hue, ax=ax, orient="h", errorbar=None,
                     palette=_raw_palette(hue, data))
     ax.set_xlim(0, 1)
-    ax.set_xlabel("rate")
+    ax.set_xlabel(words("rate"))
     ax.set_ylabel("")
     return ax
 
