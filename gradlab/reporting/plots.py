@@ -74,12 +74,22 @@ def words(name: Any) -> Any:
     return WORDS.get(name, name) if isinstance(name, str) else name
 
 
-def _palette(hue: str | None, levels: Sequence[Any]) -> dict[Any, Any] | None:
-    """The fixed colours of formats or schemes (in words, as the legend shows them)."""
-    fixed = FORMAT_COLORS if hue == "format" else SCHEME_COLORS if hue == "scheme" else None
-    if fixed is None or not all(lev in fixed for lev in levels):
+def _fixed_colour(level: Any) -> Any:
+    """A format's or scheme's own colour, for its name or a label that starts with it
+    ("bfloat16 (strict)"); None for anything else."""
+    if not isinstance(level, str):
         return None
-    return {words(lev): fixed[lev] for lev in levels}
+    name = level.split(" (")[0]
+    return FORMAT_COLORS.get(name, SCHEME_COLORS.get(name))
+
+
+def _palette(hue: str | None, levels: Sequence[Any]) -> dict[Any, Any] | None:
+    """The fixed colours of formats or schemes (in words, as the legend shows them), where
+    every level is one; None otherwise (the plot's own palette)."""
+    colours = [_fixed_colour(lev) for lev in levels]
+    if hue is None or any(c is None for c in colours) or len(set(colours)) < len(colours):
+        return None
+    return {words(lev): c for lev, c in zip(levels, colours, strict=True)}
 
 
 @contextmanager
@@ -105,11 +115,18 @@ def _axes(ax: Axes | None) -> Axes:
         return Figure(figsize=(4.5, 3.2)).subplots()
 
 
-def _loglog(ax: Axes, x: str, y: str) -> None:
+def _loglog(ax: Axes, x: str, y: str, xs: Any = None) -> None:
+    """Log axes in words; a few distinct x values (a grid of sizes) are the x ticks, in
+    plain numbers, instead of minor ticks whose labels collide within one decade."""
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(words(x))
     ax.set_ylabel(words(y))
+    values = np.unique(np.asarray(xs, dtype=np.float64)) if xs is not None else np.array([])
+    values = values[np.isfinite(values) & (values > 0)]
+    if 0 < values.size <= 8:
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
 
 
 def curves(
@@ -302,7 +319,7 @@ def law(
             for _, ln in own.iterrows():
                 ax.plot(xs, math.exp(float(ln["intercept"])) * xs ** float(ln["exponent"]), color=c,
                         lw=1, ls="--" if bool(ln["dashed"]) else "-", label=str(ln["legend"]))
-    _loglog(ax, x, y)
+    _loglog(ax, x, y, d[x])
     if hue or lines is not None:
         ax.legend(loc="best")
     return ax
