@@ -53,7 +53,7 @@ WORDS: dict[str, str] = {
     "rms": "||e|| / sqrt(N)", "max_abs": "max |e_i|",
     "err_total": "total", "err_trunc": "truncation", "err_step": "step", "err_round": "rounding",
     "noise": "noise of J", "noise_u": "noise of J [u |J|]", "m_rms": "rms truncating derivative",
-    "grad_norm": "||g||", "sigma_u": "noise of J [u |J|]",
+    "grad_norm": "||g||", "sigma_u": "noise of J [u |J|]", "n_madds": "multiply-adds in one evaluation of J",
     "forward": "forward", "central": "central", "central4": "central, 4th order",
     "central6": "central, 6th order", "complex": "complex step",
     "seed_net": "naive loss", "seed_net_stable": "stable loss (logaddexp)",
