@@ -41,3 +41,20 @@ def test_nonfinite_noise_is_reported_not_hidden() -> None:
     res = gl.noise_level(gl.objectives.seed_net(), "bfloat16")
     assert res.n_nonfinite > 0 and np.isinf(res.sigma_direct)
     assert (res.lines.status == 4).all()
+
+
+def test_line_safety_matches_ecnoise_spread_on_nine_points() -> None:
+    """LINE_SAFETY's claim: one nine-point ECnoise line underestimates sigma by more than 1.5x
+    in about a fifth of the lines, and its median lies a little below sigma."""
+    from gradlab.analysis.noise import LINE_SAFETY, ecnoise
+
+    rng = np.random.default_rng(0)
+    est = []
+    for _ in range(400):
+        s, status, _ = ecnoise(1 + 1e-3 * np.arange(-4, 5) + 1e-9 * rng.standard_normal(9))
+        if status == 1:
+            est.append(s / 1e-9)
+    est = np.array(est)
+    assert len(est) > 350
+    assert 0.1 < np.mean(est * LINE_SAFETY < 1) < 0.3
+    assert 0.8 < np.median(est) < 1.0

@@ -33,6 +33,7 @@ from gradlab.arithmetic.objective import Objective, fp_events
 
 __all__ = [
     "ECNOISE_STATUS",
+    "LINE_SAFETY",
     "LineSample",
     "NoiseResult",
     "ecnoise",
@@ -316,6 +317,13 @@ def _line_points_float64(theta: list[Any], fmt: formats.Format, nf: int, rel: fl
     moved = ~todo
     rel_steps = step_of[moved] / mag[moved]
     return block, float(np.median(rel_steps)) if rel_steps.size else 0.0
+
+
+#: ECnoise on one line of nine points underestimates the noise by more than 1.5x in about
+#: a fifth of the lines (measured on Gaussian and uniform noise: its 10th percentile is
+#: 0.52 sigma, its median 0.9 sigma). Callers that bound errors with one line's estimate
+#: take 1.5 times it.
+LINE_SAFETY = 1.5
 
 
 def rounding_floor(fmt: formats.Format | str, value: Any) -> float:

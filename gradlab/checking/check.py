@@ -53,7 +53,7 @@ import pandas as pd
 from scipy.special import erfinv
 from scipy.stats import t as student_t
 
-from gradlab.analysis.noise import ecnoise, rounding_floor
+from gradlab.analysis.noise import LINE_SAFETY, ecnoise, rounding_floor
 from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
 from gradlab.arithmetic import validation
@@ -417,12 +417,6 @@ def _bounds(cf: CoordinateFunction, sch: schs.Scheme, rows: _Rows, sigma: float,
     return z, rounding + 2 * np.maximum(rows.trunc, observed), half
 
 
-#: ECnoise from one line of nine points underestimates the noise by more than 1.5x in
-#: about a fifth of the lines (gradlab.steps.estimator measures it): the rows take 1.5 times
-#: the line's estimate.
-_LINE_SAFETY = 1.5
-
-
 def _local_noise(cf: CoordinateFunction, sch: schs.Scheme, rows: _Rows, bound: np.ndarray,
                  z: float, sigma: float, kink: np.ndarray) -> np.ndarray:
     """The tolerance of rows that would fail, with J's noise measured along the row itself.
@@ -447,8 +441,8 @@ def _local_noise(cf: CoordinateFunction, sch: schs.Scheme, rows: _Rows, bound: n
         else:
             block = directional_points(cf.theta, ks * step, rows.dirs[r], cf.fmt)
         local, status, _ = ecnoise(cf.evaluate(block))
-        if status == 1 and _LINE_SAFETY * local > sigma:
-            out[r] += z * (_LINE_SAFETY * local - sigma) * sch.weight_norm / rows.h[r]
+        if status == 1 and LINE_SAFETY * local > sigma:
+            out[r] += z * (LINE_SAFETY * local - sigma) * sch.weight_norm / rows.h[r]
     return out
 
 
