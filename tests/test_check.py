@@ -225,15 +225,7 @@ def test_directional_mode_costs_the_same_evaluations_whatever_n() -> None:
     assert costs[0] == costs[1]
 
 
-def _hash_noise(x: np.ndarray, sigma: float) -> float:
-    """Deterministic uniform noise of standard deviation sigma, a hash of x's bits."""
-    bits = np.ascontiguousarray(x, dtype=np.float64).view(np.uint64)
-    mixed = np.bitwise_xor.reduce((bits * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(11))
-    u = float(mixed & np.uint64((1 << 40) - 1)) / float(1 << 40)
-    return sigma * np.sqrt(3) * (2 * u - 1)
-
-
-def test_a_row_noisier_than_the_lines_said_is_measured_not_failed(monkeypatch) -> None:
+def test_a_row_noisier_than_the_lines_said_is_measured_not_failed(monkeypatch, hash_noise) -> None:
     """Where ECnoise on random lines underestimates J's noise, the rows that would fail
     measure it along themselves (nine points) and keep a correct gradient from failing."""
     import gradlab.steps.optimal as optimal
@@ -242,7 +234,7 @@ def test_a_row_noisier_than_the_lines_said_is_measured_not_failed(monkeypatch) -
     theta = np.array([0.3, -0.4, 0.8, 1.1])
 
     def f(x: np.ndarray) -> float:
-        return float(np.sum(np.sin(a * x))) + _hash_noise(x, 1e-7)
+        return float(np.sum(np.sin(a * x))) + hash_noise(x, 1e-7)
 
     def g(x: np.ndarray) -> np.ndarray:
         return a * np.cos(a * x)

@@ -15,14 +15,6 @@ THETA = np.array([0.3, -0.4, 0.8, 1.1])
 SIGMA = 1e-9
 
 
-def _noise(x: np.ndarray) -> float:
-    """Deterministic uniform noise of standard deviation SIGMA, a hash of x's bits."""
-    bits = np.ascontiguousarray(x, dtype=np.float64).view(np.uint64)
-    mixed = np.bitwise_xor.reduce((bits * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(11))
-    u = float(mixed & np.uint64((1 << 40) - 1)) / float(1 << 40)
-    return SIGMA * np.sqrt(3) * (2 * u - 1)
-
-
 def test_smooth_function_to_near_full_precision_with_a_covering_bar() -> None:
     theta = np.array([0.5, -1.0, 2.0, 0.1])
     res = gl.gradient(lambda x: np.sum(np.exp(x)) + np.sin(x[0] * x[1]), theta)
@@ -35,8 +27,8 @@ def test_smooth_function_to_near_full_precision_with_a_covering_bar() -> None:
     assert set(res.status) <= set(STATUSES)
 
 
-def test_known_noise_is_measured_and_the_bar_scales_with_it() -> None:
-    res = gl.gradient(lambda x: float(np.sum(np.sin(A * x))) + _noise(x), THETA)
+def test_known_noise_is_measured_and_the_bar_scales_with_it(hash_noise) -> None:
+    res = gl.gradient(lambda x: float(np.sum(np.sin(A * x))) + hash_noise(x, SIGMA), THETA)
     true = A * np.cos(A * THETA)
     assert 0.3 * SIGMA < res.sigma < 3 * SIGMA
     err = np.abs(res.grad - true)
