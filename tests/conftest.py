@@ -26,3 +26,14 @@ def _hash_noise(x: np.ndarray, sigma: float) -> float:
 def hash_noise() -> Callable[[np.ndarray, float], float]:
     """``noise(x, sigma)``: noise of J that a step rule or a checker must measure."""
     return _hash_noise
+
+
+# JAX (and PyTorch) start threads when imported, and tests of the sweeps and the engine fork
+# worker processes; forking a process that runs JAX's threads can deadlock the child. The
+# modules that import the frameworks therefore run after all the others.
+_FRAMEWORK_MODULES = ("test_adapters.py", "test_adapters_jax.py", "test_detect.py",
+                      "test_quickstart.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name in _FRAMEWORK_MODULES)  # stable: order kept otherwise

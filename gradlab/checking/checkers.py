@@ -22,6 +22,7 @@ with J evaluated in the format:
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,20 +151,13 @@ CHECKERS: dict[str, Callable[[Objective, np.ndarray, str], CheckerVerdict]] = {
 }
 
 
-try:  # PyTorch is optional
-    import torch as _torch  # noqa: F401
-
+# the optional frameworks are registered when installed, without importing them here: JAX
+# (and PyTorch) start threads at import, and a process that forks later (the sweeps) would
+# inherit them
+if importlib.util.find_spec("torch") is not None:
     CHECKERS["torch_gradcheck"] = _torch_gradcheck
-except ImportError:  # pragma: no cover - depends on the machine
-    pass
-
-
-try:  # JAX is optional
-    import jax as _jax  # noqa: F401
-
+if importlib.util.find_spec("jax") is not None:
     CHECKERS["jax_check_grads"] = _jax_check_grads
-except ImportError:  # pragma: no cover - depends on the machine
-    pass
 
 
 def available_checkers() -> list[str]:
