@@ -42,7 +42,9 @@ def main(n: int = 10**6) -> None:
             dt = time.perf_counter() - t0
             print(f"N={n} {fmt} {name}: passed={res.passed} in {dt:.1f} s = {dt / one:.0f} "
                   f"evaluations' time; {res.nfev} evaluations of J, {res.ngev} of the gradient")
-        print(f"  power: {res.power}")
+            if g is grad:  # the power the check of the correct gradient states
+                norm = float(np.linalg.norm(grad(theta)))
+                print(f"  power: {res.power}; ||g|| = {norm:.3g}")
 
 
 if __name__ == "__main__":
