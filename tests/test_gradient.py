@@ -150,3 +150,11 @@ def test_bad_input_names_the_parameter(kwargs, exc, words) -> None:
 def test_not_a_function() -> None:
     with pytest.raises(TypeError, match="f must be"):
         gl.gradient(3.0, [1.0])
+
+
+def test_a_callable_returning_a_narrower_dtype_gets_that_dtypes_bar() -> None:
+    theta = np.array([1.0, 2.0])
+    res = gl.gradient(lambda x: np.float32(np.sum(np.sin(x))), theta)  # float32 values of a float64 J
+    assert res.upcasts > 0
+    assert np.all(np.abs(res.grad - np.cos(theta)) <= res.error)
+    assert np.all(res.error > 1e-9)  # float32's rounding, not float64's

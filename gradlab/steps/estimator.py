@@ -51,6 +51,7 @@ from gradlab.arithmetic import formats as fmts
 from gradlab.arithmetic import schemes as schs
 from gradlab.arithmetic import validation
 from gradlab.arithmetic.coordinate import CoordinateFunction
+from gradlab.arithmetic.objective import Objective
 from gradlab.arithmetic.stencil import stencil
 from gradlab.steps.optimal import line_noise
 from gradlab.steps.results import FunctionLike
@@ -110,6 +111,9 @@ class GradientResult:
         J's noise level used for the rounding term.
     status : ndarray of str
         Per component, a key of :data:`STATUSES`.
+    upcasts : int
+        Calls of a plain callable that returned another dtype than the format's (its values
+        are then that dtype's; a narrower one sets the rounding floor).
     """
 
     grad: np.ndarray
@@ -120,6 +124,7 @@ class GradientResult:
     format: str
     sigma: float
     status: np.ndarray
+    upcasts: int = 0
 
     def table(self) -> pd.DataFrame:
         """One row per component: grad, error, h, status."""
@@ -321,6 +326,19 @@ def _sharpen(best: _Best, pts: _Points, scheme: schs.Scheme, sigma: float, floor
               np.where(resolved[keep], "ok", "rounding"))
 
 
+def _value_format(cf: CoordinateFunction) -> fmts.Format:
+    """The format J's values are in: the format, or the narrower dtype a plain callable
+    returned instead (its values then carry that dtype's rounding, not the format's)."""
+    if not cf.upcasts or isinstance(cf.f, Objective):
+        return cf.fmt
+    returned = np.asarray(cf.f(cf.theta)).dtype
+    try:
+        got = fmts.get(returned.name)
+    except ValueError:
+        return cf.fmt
+    return got if got.dtype is not None and got.p < cf.fmt.p else cf.fmt
+
+
 def _method(method: Any, fmt: fmts.Format) -> schs.Scheme:
     name = validation.choice("method", method, METHODS)
     if name == "auto":
@@ -389,7 +407,7 @@ def gradient(
     j0 = cf.center()
     if not math.isfinite(j0):
         raise ValueError(f"f is not finite at theta in {fmt.name} (J = {j0}): no gradient there")
-    floor = rounding_floor(fmt, j0) / math.sqrt(3)  # sd of one rounding to nearest
+    floor = rounding_floor(_value_format(cf), j0) / math.sqrt(3)  # sd of one rounding to nearest
     sigma = max(sigma, floor) if math.isfinite(sigma) else floor
     pts = _Points(cf, j0)
     # the coordinate's scale grows as log |theta_i| (numdifftools' nominal step does too):
@@ -449,4 +467,4 @@ def gradient(
     _sharpen(best, pts, scheme, sigma, floor)
     return GradientResult(grad=best.grad, error=best.error, nfev=cf.nfev, h=best.h,
                           method=f"{scheme.name} + Richardson", format=fmt.name, sigma=sigma,
-                          status=best.status.astype(str))
+                          status=best.status.astype(str), upcasts=cf.upcasts)
