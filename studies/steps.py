@@ -257,6 +257,13 @@ def _numbers(table: pd.DataFrame, gradients: pd.DataFrame) -> pd.DataFrame:
         out[f"med_{key}"] = sci(r.median_ratio)
         out[f"within_{key}"] = sci(100 * r.within2, 3)
         out[f"nfev_{key}"] = sci(r.nfev)
+    run = set(table.format)
+    for rule in table.rule.unique():  # formats a run left out (the quick one) say so in the prose
+        for fmt in FORMATS:
+            if fmt not in run:
+                key = re.sub(r"[^A-Za-z0-9]", "_", f"{rule}_{fmt}")
+                for prefix in ("med", "within", "nfev"):
+                    out[f"{prefix}_{key}"] = f"(n/a: {fmt} is not in this run's formats)"
     return pd.DataFrame({"name": list(out), "text": list(out.values())})
 
 

@@ -4,6 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gradlab.reporting.cli import studies_dir
 from gradlab.reporting.tables import read_table
@@ -33,3 +34,13 @@ def test_steps_study_rows(tmp_path: Path) -> None:
     assert ours.n_covered.sum() >= 0.9 * ours.n_components.sum()
     assert (ours.n_covered <= ours.n_components).all()
     assert {"grad_table", "cov_gl_gradient_float64", "grad_failed"} <= set(numbers.name)
+
+
+@pytest.mark.slow
+def test_the_quick_steps_study_builds_its_paper(tmp_path: Path) -> None:
+    """The quick run has two formats; the paper's sentences on the others say so."""
+    from gradlab.reporting.cli import main
+
+    assert main(["study", "steps", "--quick", "--out", str(tmp_path / "steps")]) == 0
+    text = (tmp_path / "steps" / "paper.md").read_text()
+    assert "is not in this run's formats" in text and (tmp_path / "steps" / "paper.html").exists()
