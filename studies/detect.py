@@ -7,6 +7,7 @@ Declares the grid and writes tables, a figure and the numbers its paper quotes.
 from __future__ import annotations
 
 import importlib.util
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -360,8 +361,9 @@ def _rates(table: pd.DataFrame) -> pd.DataFrame:
             "n_correct": len(correct), "n_false_alarms": int((~correct.passed).sum()),
             "n_above_floor": len(above), "n_missed_above": int(above.passed.sum()),
             "n_bugs": len(bugs), "n_missed": int(bugs.passed.sum()),
-            "false_alarm": float((~correct.passed).mean()) if len(correct) else 0.0,
-            "miss_above_floor": float(above.passed.mean()) if len(above) else 0.0,
+            # no case to count (every one undecided, or no bug above the floor): no rate
+            "false_alarm": float((~correct.passed).mean()) if len(correct) else math.nan,
+            "miss_above_floor": float(above.passed.mean()) if len(above) else math.nan,
             "median_nfev": nfev,
         })
     return pd.DataFrame(out)

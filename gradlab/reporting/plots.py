@@ -20,6 +20,7 @@ import pandas as pd
 import seaborn as sns
 from cycler import cycler
 from matplotlib.axes import Axes
+from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
 __all__ = [
@@ -269,7 +270,12 @@ def rate_bars(
     with style():
         sns.barplot(data=data, x=x, y=y, hue=hue, ax=ax, orient="h", errorbar=None,
                     palette=_raw_palette(hue, data))
-    ax.set_xlim(0, 1)
+        for bars in ax.containers:  # the value at each bar's end: a rate of 0 is seen, not absent
+            if isinstance(bars, BarContainer):
+                values = [float(b.get_width()) for b in bars]
+                ax.bar_label(bars, labels=[f"{v:.2g}" if np.isfinite(v) else "n/a" for v in values],
+                             fontsize=6, padding=2)
+    ax.set_xlim(0, 1.08)
     ax.set_xlabel(words("rate"))
     ax.set_ylabel("")
     return ax
