@@ -118,6 +118,7 @@ class _CorpusCase:
         self.block = self._block(t64)
 
     def J(self, t: Any) -> Any:
+        """The scalar J(t) = sum(w * op(t)), in t's dtype."""
         y = self.op.fn(t).reshape(-1)
         return (y * self.torch.as_tensor(self.w).to(t.dtype)).sum()
 
@@ -168,6 +169,7 @@ class _CorpusCase:
         return grad
 
     def bugs(self) -> list[str]:
+        """The injections that apply: all but the transposed block where the Jacobian has none."""
         return [b for b in CORPUS_BUGS if b != "transposed" or self.block is not None]
 
 

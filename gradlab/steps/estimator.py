@@ -201,6 +201,9 @@ def _weights(ks: tuple[int, ...], offsets: np.ndarray, step: np.ndarray) -> np.n
 
 def _round(pts: _Points, idx: np.ndarray, h: np.ndarray, scheme: schs.Scheme,
            sigma: float | np.ndarray) -> _Round:
+    """The quotients at h, 2h and 4h of the coordinates ``idx``, their differences, the
+    Richardson value and the standard deviations noise ``sigma`` gives each (linear in J's
+    values: ``sigma`` times the norm of their weights)."""
     ks = scheme.offsets
     mult = tuple(sorted({k * lv for k in ks for lv in LEVELS}))
     col = {m: j for j, m in enumerate(mult)}
