@@ -158,3 +158,20 @@ def test_a_callable_returning_a_narrower_dtype_gets_that_dtypes_bar() -> None:
     assert res.upcasts > 0
     assert np.all(np.abs(res.grad - np.cos(theta)) <= res.error)
     assert np.all(res.error > 1e-9)  # float32's rounding, not float64's
+
+
+def test_trees_and_masks_as_the_checker_takes_them() -> None:
+    w, b, x = np.array([[0.5, -0.3], [0.2, 0.8]]), np.array([0.1, -0.2]), np.array([1.0, 2.0])
+    res = gl.gradient(lambda p: np.sum(np.tanh(p["W"] @ x + p["b"])), {"W": w, "b": b})
+    s = 1 - np.tanh(w @ x + b) ** 2
+    grad, error = res.tree()
+    assert np.all(np.abs(grad["W"] - np.outer(s, x)) <= error["W"])
+    assert np.all(np.abs(grad["b"] - s) <= error["b"])
+    assert res.table().name.tolist() == ["W[0, 0]", "W[0, 1]", "W[1, 0]", "W[1, 1]", "b[0]", "b[1]"]
+    masked = gl.gradient(lambda z: np.log(np.sum(np.exp(z))), np.array([0.5, -np.inf, 1.0]))
+    g, _ = masked.tree()
+    assert np.isnan(g[1]) and masked.table().component.tolist() == [0, 2]
+    soft = np.exp([0.5, 1.0]) / np.sum(np.exp([0.5, 1.0]))
+    assert np.all(np.abs(g[[0, 2]] - soft) <= masked.error)
+    two = gl.gradient(lambda a, c: np.sum(a * a) * c[0], (np.ones(2), np.array([3.0])))
+    assert np.allclose(two.tree()[0][0], [6.0, 6.0]) and np.allclose(two.tree()[0][1], [2.0])

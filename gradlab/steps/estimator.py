@@ -37,11 +37,13 @@ derivatives and the bar half their difference (or the quotients' spread, if larg
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -53,6 +55,7 @@ from gradlab.arithmetic import validation
 from gradlab.arithmetic.coordinate import CoordinateFunction
 from gradlab.arithmetic.objective import Objective
 from gradlab.arithmetic.stencil import stencil
+from gradlab.arithmetic.trees import FlatView, is_structured
 from gradlab.steps.optimal import line_noise
 from gradlab.steps.results import FunctionLike
 
@@ -114,6 +117,9 @@ class GradientResult:
     upcasts : int
         Calls of a plain callable that returned another dtype than the format's (its values
         are then that dtype's; a narrower one sets the rounding floor).
+    view : FlatView or None
+        For a tree (or masked) theta, its structure: the arrays above hold its free entries
+        in order, :meth:`tree` rebuilds them and ``table()`` names them.
     """
 
     grad: np.ndarray
@@ -125,11 +131,23 @@ class GradientResult:
     sigma: float
     status: np.ndarray
     upcasts: int = 0
+    view: FlatView | None = None
 
     def table(self) -> pd.DataFrame:
-        """One row per component: grad, error, h, status."""
-        return pd.DataFrame({"component": np.arange(self.grad.size), "grad": self.grad,
-                             "error": self.error, "h": self.h, "status": self.status})
+        """One row per component: grad, error, h, status (and its name, for a tree theta)."""
+        out = pd.DataFrame({"component": np.arange(self.grad.size), "grad": self.grad,
+                            "error": self.error, "h": self.h, "status": self.status})
+        if self.view is not None:
+            out["component"] = self.view.keep
+            out.insert(1, "name", self.view.names)
+        return out
+
+    def tree(self) -> tuple[Any, Any]:
+        """``(grad, error)`` in theta's structure (NaN at masked entries); the arrays
+        themselves for a flat theta."""
+        if self.view is None:
+            return self.grad, self.error
+        return self.view.expand(self.grad), self.view.expand(self.error)
 
 
 class _Points:
@@ -397,6 +415,10 @@ def gradient(
     >>> res.status.tolist()
     ['ok', 'ok']
     """
+    if not isinstance(f, Objective) and callable(f) and is_structured(theta):
+        view, user = FlatView(theta), cast(Callable[..., Any], f)
+        flat = gradient(lambda x: view.call(user, x), view.theta, format, method, seed=seed)
+        return dataclasses.replace(flat, view=view)
     f = validation.function("f", f)
     fmt = validation.one_format("format", format)
     if fmt.dtype is None:
