@@ -6,10 +6,11 @@ Declares the grid and writes tables, a figure and the numbers its paper quotes.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,31 @@ def objectives(quick: bool = False) -> list[gl.Objective]:
     return nets[:2] if quick else nets
 
 
+@contextlib.contextmanager
+def _jax_x64() -> Iterator[None]:
+    """JAX's 64-bit mode on for the study (so its float64 rows can be checked), restored
+    after; nothing without JAX."""
+    if importlib.util.find_spec("jax") is None:
+        yield
+        return
+    import jax
+
+    before = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
 def run(out: Path, quick: bool = False, progress: bool = True,
         formats: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark into ``out``; returns timings and paths."""
+    with _jax_x64():
+        return _run(out, quick, progress, formats)
+
+
+def _run(out: Path, quick: bool, progress: bool, formats: list[str] | None) -> dict[str, Any]:
     t0 = time.perf_counter()
     fmts = (["float64", "float32"] if quick else FORMATS) if formats is None else formats
     objs = objectives(quick)
@@ -245,6 +268,115 @@ def _check_grads(case: _CorpusCase, grad: Callable[[np.ndarray], np.ndarray], fm
         return {"passed": False, "decided": False, "error": f"{type(exc).__name__}: {exc}"}
 
 
+class _JaxCase:
+    """A JAX operator made scalar, its jax.grad gradient and the injected errors, in JAX."""
+
+    def __init__(self, op: Any) -> None:
+        import jax
+        import jax.numpy as jnp
+
+        self.jax, self.jnp, self.op = jax, jnp, op
+        self.theta = op.theta()
+        t64 = jnp.asarray(self.theta, dtype=jnp.float64)
+        self.m = int(jnp.size(op.fn(t64)))
+        self.w = _weights(op, self.m)
+        g = np.asarray(jax.grad(self.J)(t64))
+        big = np.flatnonzero(np.abs(g) >= 0.1 * np.max(np.abs(g)))
+        rng = np.random.default_rng([11, *op.name.encode()])
+        self.k = int(rng.choice(big)) if big.size else 0
+        jac = np.asarray(jax.jacrev(lambda t: jnp.ravel(op.fn(t)))(t64))
+        n = min(self.m, op.n)
+        asym = np.abs(jac[:n, :n] - jac[:n, :n].T) if n >= 2 else np.zeros((1, 1))
+        a, b = np.unravel_index(int(np.argmax(np.triu(asym, 1))), asym.shape)
+        self.block = ((int(a), int(b)) if n >= 2 and asym[a, b] > 1e-3 * max(np.max(np.abs(jac)), 1e-300)
+                      else None)
+
+    def J(self, t: Any) -> Any:
+        """The scalar J(t) = sum(w * op(t)), in t's dtype."""
+        return self.jnp.sum(self.jnp.ravel(self.op.fn(t)) * self.jnp.asarray(self.w).astype(t.dtype))
+
+    def bugs(self) -> list[str]:
+        """The injections that apply: all but the transposed block where the Jacobian has none."""
+        return [b for b in CORPUS_BUGS if b != "transposed" or self.block is not None]
+
+    def buggy(self, bug: str) -> Callable[[Any], Any]:
+        """J with jax.grad's gradient replaced by the gradient under test (a custom_vjp)."""
+        jax, jnp, k = self.jax, self.jnp, self.k
+
+        def wrong(t: Any) -> Any:
+            g = jax.grad(self.J)(t)
+            if bug == "x1.1":
+                g = g.at[k].multiply(1.1)
+            elif bug == "x1.01":
+                g = g.at[k].multiply(1.01)
+            elif bug == "sign":
+                g = g.at[k].multiply(-1.0)
+            elif bug == "transposed":
+                assert self.block is not None
+                a, b = self.block
+                jac = jax.jacrev(lambda s: jnp.ravel(self.op.fn(s)))(t)
+                w = jnp.asarray(self.w).astype(t.dtype)
+                g = g.at[b].add(w[a] * (jac[b, a] - jac[a, b])).at[a].add(w[b] * (jac[a, b] - jac[b, a]))
+            return g
+
+        if bug == "none":
+            return self.J
+
+        @jax.custom_vjp
+        def j(t: Any) -> Any:
+            return self.J(t)
+
+        j.defvjp(lambda t: (self.J(t), t), lambda t, go: (go * wrong(t),))
+        return j
+
+
+def jax_rows(op: Any, formats: list[str]) -> list[dict[str, Any]]:
+    """gl.check and JAX's own check_grads on one JAX operator: correct and injected gradients."""
+    import jax
+    from jax.test_util import check_grads
+
+    case = _JaxCase(op)
+    rows = []
+    for fmt in formats:
+        base = {"op": op.name, "n": op.n, "smooth": op.smooth, "format": fmt, "library": "jax"}
+        x_f = gl.formats.round_array(case.theta, fmt)
+        try:
+            f, g0 = gl.adapters.from_jax(case.J)
+            correct = np.asarray(g0(x_f), dtype=np.float64)
+            f(x_f)
+        except Exception as exc:  # no kernel for this dtype: left out, and said
+            first = str(exc).splitlines()[0][:120] if str(exc) else ""
+            rows.append({**base, "bug": "none", "checker": "gradlab", "supported": False,
+                         "injected": True, "error": f"{type(exc).__name__}: {first}"})
+            continue
+        for bug in case.bugs():
+            fn = case.buggy(bug)
+            f, grad = gl.adapters.from_jax(fn)
+            with np.errstate(all="ignore"):
+                injected = bug == "none" or not np.array_equal(
+                    np.asarray(grad(x_f), dtype=np.float64), correct, equal_nan=True)
+            t0 = time.perf_counter()
+            try:
+                with np.errstate(all="ignore"):
+                    res = gl.check(f, grad, theta=case.theta, format=fmt)
+                verdict = {"passed": res.passed, "decided": res.decided, "nfev": res.nfev, "error": ""}
+            except Exception as exc:  # a row that says why, never a stopped study
+                verdict = {"passed": False, "decided": False, "nfev": 0,
+                           "error": f"{type(exc).__name__}: {exc}"}
+            rows.append({**base, "bug": bug, "injected": injected, "checker": "gradlab",
+                         "supported": True, "seconds": time.perf_counter() - t0, **verdict})
+            try:
+                check_grads(fn, (jax.numpy.asarray(x_f),), order=1, modes=("rev",))
+                peer = {"passed": True, "decided": True, "error": ""}
+            except AssertionError:
+                peer = {"passed": False, "decided": True, "error": ""}
+            except Exception as exc:  # recorded as undecided: the study goes on
+                peer = {"passed": False, "decided": False, "error": f"{type(exc).__name__}: {exc}"}
+            rows.append({**base, "bug": bug, "injected": injected, "checker": "jax_check_grads",
+                         "supported": True, **peer})
+    return rows
+
+
 def _arbiter(case: _CorpusCase, grad: Callable[[np.ndarray], np.ndarray], fmt: str
              ) -> tuple[float, float]:
     """How far the float64 gradient at the format's theta lies from J's derivative as PyTorch
@@ -306,7 +438,22 @@ def corpus_rows(op: Any, formats: list[str]) -> list[dict[str, Any]]:
 
 
 def _corpus_numbers(ct: pd.DataFrame) -> dict[str, str]:
-    """The corpus table: false alarms, decided, detection of x1.1 and the other errors."""
+    """The corpus tables, one per library (the JAX one's names start with ``jax_``)."""
+    library = ct.library if "library" in ct else pd.Series("torch", ct.index)
+    out = _library_numbers(ct[library == "torch"])
+    jax_rows = ct[library == "jax"]
+    if len(jax_rows):
+        out.update({f"jax_{k}": v for k, v in _library_numbers(jax_rows).items()})
+    else:
+        out["jax_corpus_table"] = ("JAX is not installed where these tables were made: its "
+                                   "operators were not run (`pip install 'jax[cpu]'`).")
+        for key in ("n_ops", "corpus_seconds", "corpus_nfev", "corpus_undecided", "unsupported_formats"):
+            out[f"jax_{key}"] = "(not measured: no JAX)"
+    return out
+
+
+def _library_numbers(ct: pd.DataFrame) -> dict[str, str]:
+    """One library's table: false alarms, decided, detection of x1.1 and the other errors."""
     run = ct[ct.supported.astype(bool)]
     lines = ["| checker | format | operators | false alarms | decided | x1.1 caught | x1.01 caught "
              "| sign flip caught | transposed block caught |", "|---|---|---|---|---|---|---|---|---|"]
@@ -384,9 +531,16 @@ def _corpus(quick: bool, fmts: list[str], progress: bool) -> pd.DataFrame | None
 
     ops = corpus()
     ops = ops[::10] if quick else ops
+    wanted = [f for f in CORPUS_FORMATS if f in fmts]
     rows: list[dict[str, Any]] = []
     for op in tqdm(ops, desc="PyTorch corpus", disable=not progress):
-        rows += corpus_rows(op, [f for f in CORPUS_FORMATS if f in fmts])
+        rows += [{**r, "library": "torch"} for r in corpus_rows(op, wanted)]
+    if importlib.util.find_spec("jax") is not None:
+        from gradlab.objectives.jax_ops import corpus as jax_corpus
+
+        jops = jax_corpus()
+        for op in tqdm(jops[::20] if quick else jops, desc="JAX corpus", disable=not progress):
+            rows += jax_rows(op, wanted)
     return pd.DataFrame(rows)
 
 

@@ -70,7 +70,29 @@ def test_detect_study_tables(tmp_path: Path) -> None:
         bugs = ours[(ours.bug == "x1.1") & ours.injected.astype(bool)]
         assert (~bugs.passed.astype(bool)).mean() >= 0.9
         numbers = read_table(tmp_path / "tables" / "numbers")
-        assert {"corpus_table", "alarms_gradlab_float32"} <= set(numbers.name)
+        assert {"corpus_table", "alarms_gradlab_float32", "jax_corpus_table"} <= set(numbers.name)
+        if importlib.util.find_spec("jax") is not None:
+            import jax
+
+            jx = corpus[(corpus.library == "jax") & (corpus.checker == "gradlab")]
+            assert len(jx) and jx[jx.bug == "none"].passed.astype(bool).all()
+            assert not jax.config.read("jax_enable_x64")  # the study restored JAX's mode
+
+
+def test_the_jax_corpus_runs_in_float64() -> None:
+    jax = pytest.importorskip("jax")
+    from gradlab.objectives.jax_ops import corpus
+
+    ops = corpus()
+    assert len(ops) >= 50 and len({o.name for o in ops}) == len(ops)
+    before = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", True)
+    try:
+        for op in ops:
+            y = op.fn(jax.numpy.asarray(op.theta()))
+            assert y.dtype == jax.numpy.float64 and bool(jax.numpy.all(jax.numpy.isfinite(y))), op.name
+    finally:
+        jax.config.update("jax_enable_x64", before)
 
 
 def test_the_corpus_is_pytorchs_and_runs_in_float64() -> None:
