@@ -17,22 +17,30 @@ scheme's order:
 * ``Delta_2 = D_4 - D_2`` checks that h lies in the asymptotic regime: where both
   differences rise above their noise, ``Delta_2 / Delta_1`` must be near ``2^q``.
 
-The step starts at ``(sigma / |J|)^(1/(q+1)) s_i`` with the scale
-``s_i = max(log(e - 1 + |theta_i|), 1)`` and moves, per coordinate, to the step that
-minimises the error bar (``q T = z sigma ||c_E||``), to half of itself where the ratio test
-fails, to a sixteenth where a point is not finite, and up, to at most ``s_i / 32``, where no
-truncation is seen; it stops within a factor 2 of that step, or when a move makes the bar
-worse, and never goes below 64 spacings of theta_i. Points evaluated in one round are
-reused by the next. Last, each settled coordinate's bar is recomputed with the noise
-measured along that coordinate alone (ECnoise on its nine points ``theta_i + k h``,
-k = -4..4), where ECnoise detects it: terms of J that do not depend on theta_i round alike
-at every point and cancel, so one coordinate's noise can lie far below J's.
+Where neither difference rises above its noise (no truncation seen), the quotient at the
+largest step, D_4, is reported instead when its bar is the smaller.
+
+The step starts at ``(sigma / |J|)^(1/(q+3)) s_i`` (the noise-limited step of the order
+q + 2 the extrapolation reaches) with the scale ``s_i = max(log(e - 1 + |theta_i|), 1)``, and
+moves, per coordinate, to the step that minimises the error bar (``q T = z sigma ||c_E||``),
+to half of itself where the ratio test fails, to a sixteenth where a point is not finite,
+and up eightfold, to at most ``s_i / 8``, where no truncation is seen; it stops within a
+factor 2 of that step, or when a move makes the bar worse, after at most 8 rounds, and
+never goes below 64 spacings of theta_i. Points evaluated in one round are reused by the
+next. Last, each settled coordinate's bar is recomputed with the noise measured along that
+coordinate alone (ECnoise on its nine points ``theta_i + k h``, k = -4..4, times
+:data:`gradlab.analysis.noise.LINE_SAFETY`), where ECnoise detects it: terms of J that do
+not depend on theta_i round alike at every point and cancel, so one coordinate's noise can
+lie far below J's.
 
 Where the symmetric second difference ``(J(lh) + J(-lh) - 2 J(0)) / (lh)`` is the same at
 every step and above its noise, the one-sided derivatives differ: a kink. The step
 shrinks fourfold, while rounds remain, until the kink leaves the stencil; where it does
 not (theta on the kink) the status says so, the value is the mean of the one-sided
 derivatives and the bar half their difference (or the quotients' spread, if larger).
+Where the second differences grow as 1/h, or the quotients do, J jumps inside the stencil:
+the step shrinks the same way, and where the jump stays the status is "discontinuous",
+with no bar.
 """
 
 from __future__ import annotations
