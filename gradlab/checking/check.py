@@ -608,15 +608,12 @@ def check(
     if mode == "full":
         pred = optimal_step(f, cf.theta.astype(np.float64) if fd is not cf else theta, fd.fmt, sch,
                             seed=seed)
-        raw_sigma, pred_nfev, j_theta = pred.sigma, pred.nfev, pred.value
-    else:  # J's noise along random lines only: the per-coordinate pilot would cost O(N) calls
-        before = fd.nfev
-        raw_sigma, j_theta = line_noise(fd, 2, 9, seed), fd.center()
-        pred_nfev, fd.nfev = fd.nfev - before, before
-    sigma = raw_sigma if np.isfinite(raw_sigma) else rounding_floor(fd.fmt, fd.center())
-    if mode == "full":
+        pred_nfev, j_theta = pred.nfev, pred.value  # optimal_step counts its own evaluations
+        sigma = pred.sigma if np.isfinite(pred.sigma) else rounding_floor(fd.fmt, fd.center())
         rows = _full_rows(fd, sch, pred, sigma, g_err, g)
-    else:
+    else:  # J's noise along random lines only (in fd's count): a pilot per coordinate is O(N)
+        pred_nfev, raw_sigma, j_theta = 0, line_noise(fd, 2, 9, seed), fd.center()
+        sigma = raw_sigma if np.isfinite(raw_sigma) else rounding_floor(fd.fmt, j_theta)
         rows = _directional_rows(fd, sch, sigma, g_err, g, n_directions, seed)
     rows = _shrink_nonfinite(fd, sch, rows, g)
     z, bound, half = _bounds(fd, sch, rows, sigma, false_alarm, g, g_err)
