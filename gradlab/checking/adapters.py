@@ -56,13 +56,17 @@ def _to_numpy(t: Any, fmt: fmts.Format) -> np.ndarray:
     return np.asarray(t.numpy())
 
 
+_FRAMEWORK_FORMATS = ("float64", "float32", "float16", "bfloat16")
+
+
 def _input_format(x: np.ndarray, fixed: fmts.Format | None) -> fmts.Format:
-    """The format a call runs in: the fixed one, or that of the input's dtype."""
+    """The format a call runs in: the fixed one, or that of the input's dtype (one of the
+    four the frameworks share)."""
     if fixed is not None:
         return fixed
     name = np.asarray(x).dtype.name
-    if name not in ("float64", "float32", "float16", "bfloat16"):
-        raise TypeError(f"the input's dtype {name} has no PyTorch counterpart; pass float64, "
+    if name not in _FRAMEWORK_FORMATS:
+        raise TypeError(f"the input's dtype {name} has no framework counterpart; pass float64, "
                         "float32, float16 or bfloat16 arrays (or fix the format)")
     return fmts.get(name)
 
@@ -266,10 +270,11 @@ def from_jax(
     jnp = jax.numpy
     fixed = None if format is None else fmts.get(format)
 
+    if fixed is not None and fixed.name not in _FRAMEWORK_FORMATS:
+        raise ValueError(f"format {fixed.name} has no JAX dtype")
+
     def dtype_of(x: np.ndarray) -> Any:
-        fmt = fixed if fixed is not None else fmts.get(np.asarray(x).dtype.name)
-        if fmt.name not in ("float64", "float32", "float16", "bfloat16"):
-            raise ValueError(f"format {fmt.name} has no JAX dtype")
+        fmt = _input_format(x, fixed)
         if fmt.name == "float64" and not jax.config.read("jax_enable_x64"):
             raise ValueError("float64 needs jax.config.update('jax_enable_x64', True)")
         assert fmt.dtype is not None
