@@ -123,6 +123,30 @@ def _weights(op: Any, m: int) -> np.ndarray:
     return rng.uniform(0.5, 1.5, m) * rng.choice([-1.0, 1.0], m)
 
 
+def _hit_component(op: Any, grad: np.ndarray) -> int:
+    """The component the injected errors hit: a random one (fixed by the operator's name)
+    among those at least a tenth of the largest, so that a factor on it is an error."""
+    big = np.flatnonzero(np.abs(grad) >= 0.1 * np.max(np.abs(grad)))
+    rng = np.random.default_rng([11, *op.name.encode()])
+    return int(rng.choice(big)) if big.size else 0
+
+
+def _transposable_block(jac: np.ndarray, n_inputs: int) -> tuple[int, int] | None:
+    """The 2x2 block (a, b) of the Jacobian most changed by transposing it; None where every
+    such block is symmetric (to 1e-3 of the largest entry: elementwise operators, softmax)."""
+    n = min(jac.shape[0], n_inputs)
+    if n < 2:
+        return None
+    asym = np.abs(jac[:n, :n] - jac[:n, :n].T)
+    a, b = np.unravel_index(int(np.argmax(np.triu(asym, 1))), asym.shape)
+    return (int(a), int(b)) if asym[a, b] > 1e-3 * max(np.max(np.abs(jac)), 1e-300) else None
+
+
+def _applicable(bugs: tuple[str, ...], block: tuple[int, int] | None) -> list[str]:
+    """The injections that apply: all but the transposed block where the Jacobian has none."""
+    return [b for b in bugs if b != "transposed" or block is not None]
+
+
 class _CorpusCase:
     """An operator made scalar, its autograd gradient and the injected errors, in torch."""
 
@@ -134,11 +158,9 @@ class _CorpusCase:
         t64 = torch.as_tensor(self.theta)
         self.m = int(op.fn(t64).numel())
         self.w = _weights(op, self.m)
-        g = self._grad(t64).numpy()
-        big = np.flatnonzero(np.abs(g) >= 0.1 * np.max(np.abs(g)))
-        rng = np.random.default_rng([11, *op.name.encode()])
-        self.k = int(rng.choice(big)) if big.size else 0  # the component the errors hit
-        self.block = self._block(t64)
+        self.k = _hit_component(op, self._grad(t64).numpy())
+        jac = torch.autograd.functional.jacobian(lambda t: op.fn(t).reshape(-1), t64).numpy()
+        self.block = _transposable_block(jac, op.n)
 
     def J(self, t: Any) -> Any:
         """The scalar J(t) = sum(w * op(t)), in t's dtype."""
@@ -153,16 +175,6 @@ class _CorpusCase:
             y = self.J(t) if row is None else self.op.fn(t).reshape(-1)[row]
             (g,) = self.torch.autograd.grad(y, t)
         return g
-
-    def _block(self, t64: Any) -> tuple[int, int] | None:
-        """The 2x2 block (a, b) of the Jacobian most changed by transposing it, if any."""
-        n = min(self.m, self.op.n)
-        if n < 2:
-            return None
-        jac = self.torch.autograd.functional.jacobian(lambda t: self.op.fn(t).reshape(-1), t64).numpy()
-        asym = np.abs(jac[:n, :n] - jac[:n, :n].T)
-        a, b = np.unravel_index(int(np.argmax(np.triu(asym, 1))), asym.shape)
-        return (int(a), int(b)) if asym[a, b] > 1e-3 * max(np.max(np.abs(jac)), 1e-300) else None
 
     def gradient(self, bug: str) -> Callable[[np.ndarray], np.ndarray]:
         """The gradient under test, dtype-generic (it runs in its input's dtype)."""
@@ -192,8 +204,8 @@ class _CorpusCase:
         return grad
 
     def bugs(self) -> list[str]:
-        """The injections that apply: all but the transposed block where the Jacobian has none."""
-        return [b for b in CORPUS_BUGS if b != "transposed" or self.block is not None]
+        """The injections that apply (:func:`_applicable`)."""
+        return _applicable(CORPUS_BUGS, self.block)
 
 
 def _gradcheck(case: _CorpusCase, grad: Callable[[np.ndarray], np.ndarray], fmt: str) -> dict[str, Any]:
@@ -280,24 +292,16 @@ class _JaxCase:
         t64 = jnp.asarray(self.theta, dtype=jnp.float64)
         self.m = int(jnp.size(op.fn(t64)))
         self.w = _weights(op, self.m)
-        g = np.asarray(jax.grad(self.J)(t64))
-        big = np.flatnonzero(np.abs(g) >= 0.1 * np.max(np.abs(g)))
-        rng = np.random.default_rng([11, *op.name.encode()])
-        self.k = int(rng.choice(big)) if big.size else 0
-        jac = np.asarray(jax.jacrev(lambda t: jnp.ravel(op.fn(t)))(t64))
-        n = min(self.m, op.n)
-        asym = np.abs(jac[:n, :n] - jac[:n, :n].T) if n >= 2 else np.zeros((1, 1))
-        a, b = np.unravel_index(int(np.argmax(np.triu(asym, 1))), asym.shape)
-        self.block = ((int(a), int(b)) if n >= 2 and asym[a, b] > 1e-3 * max(np.max(np.abs(jac)), 1e-300)
-                      else None)
+        self.k = _hit_component(op, np.asarray(jax.grad(self.J)(t64)))
+        self.block = _transposable_block(np.asarray(jax.jacrev(lambda t: jnp.ravel(op.fn(t)))(t64)), op.n)
 
     def J(self, t: Any) -> Any:
         """The scalar J(t) = sum(w * op(t)), in t's dtype."""
         return self.jnp.sum(self.jnp.ravel(self.op.fn(t)) * self.jnp.asarray(self.w).astype(t.dtype))
 
     def bugs(self) -> list[str]:
-        """The injections that apply: all but the transposed block where the Jacobian has none."""
-        return [b for b in CORPUS_BUGS if b != "transposed" or self.block is not None]
+        """The injections that apply (:func:`_applicable`)."""
+        return _applicable(CORPUS_BUGS, self.block)
 
     def buggy(self, bug: str) -> Callable[[Any], Any]:
         """J with jax.grad's gradient replaced by the gradient under test (a custom_vjp)."""
